@@ -1,0 +1,171 @@
+"""``ClientBuilder`` and ``connect()``: the rust_engineio-style way to make a connected client."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from geventio._client import Client, HeadersOption, Message, Options
+from geventio._handshake import CloseReason, Handshake
+from geventio._packet import Packet
+from geventio._url import parse_url
+from geventio.exceptions import EngineIOError
+
+__all__ = ["ClientBuilder", "connect"]
+
+
+class ClientBuilder:
+    """Collects options, then opens a session with one of the ``build*`` methods.
+
+    Every option method returns the builder. A builder can build many clients; each ``build*``
+    makes a new one.
+
+    :param url: ``http``, ``https``, ``ws`` or ``wss`` URL of the server.
+    :raises ValueError: at once, for any other scheme or a URL without a host.
+    """
+
+    def __init__(self, url: str) -> None:
+        parse_url(url)
+        self._options = Options(url=url)
+
+    def _set(self, **changes: Any) -> ClientBuilder:
+        self._options = replace(self._options, **changes)
+        return self
+
+    def path(self, path: str) -> ClientBuilder:
+        """The Engine.IO path.
+
+        Default: the URL's path if it is not empty or ``/``, else ``/engine.io/``.
+        """
+        parse_url(self._options.url, path)
+        return self._set(path=path)
+
+    def query(self, query: Mapping[str, str]) -> ClientBuilder:
+        """Extra query parameters for every request."""
+        return self._set(query={str(k): str(v) for k, v in query.items()})
+
+    def headers(self, headers: HeadersOption) -> ClientBuilder:
+        """Headers for every polling request and the WebSocket handshake.
+
+        :param headers: a mapping, or a callable returning one, called at each connect.
+        """
+        return self._set(headers=headers if callable(headers) else dict(headers))
+
+    def tls_config(self, context: ssl.SSLContext) -> ClientBuilder:
+        """The TLS context for both transports (CA, client certificate, verification)."""
+        return self._set(tls_config=context)
+
+    def timeout(self, seconds: float) -> ClientBuilder:
+        """Bound on every blocking step of connecting (default 10 s)."""
+        if seconds <= 0:
+            raise ValueError("timeout must be positive")
+        return self._set(timeout=float(seconds))
+
+    def max_message_size(self, size: int) -> ClientBuilder:
+        """The largest message (or polling response) accepted, in bytes (default 16 MiB)."""
+        if size <= 0:
+            raise ValueError("max_message_size must be positive")
+        return self._set(max_message_size=size)
+
+    def inbox_size(self, size: int) -> ClientBuilder:
+        """How many received messages (or pending callbacks) may wait before reading pauses."""
+        if size <= 0:
+            raise ValueError("inbox_size must be positive")
+        return self._set(inbox_size=size)
+
+    def on_open(self, callback: Callable[[Handshake], Any]) -> ClientBuilder:
+        return self._set(on_open=callback)
+
+    def on_data(self, callback: Callable[[Message], Any]) -> ClientBuilder:
+        """Receive every message here (then ``Client.receive()`` gets none)."""
+        return self._set(on_data=callback)
+
+    def on_packet(self, callback: Callable[[Packet], Any]) -> ClientBuilder:
+        return self._set(on_packet=callback)
+
+    def on_error(self, callback: Callable[[EngineIOError], Any]) -> ClientBuilder:
+        return self._set(on_error=callback)
+
+    def on_close(self, callback: Callable[[CloseReason], Any]) -> ClientBuilder:
+        return self._set(on_close=callback)
+
+    def on_upgrade(self, callback: Callable[[str], Any]) -> ClientBuilder:
+        return self._set(on_upgrade=callback)
+
+    def build(self) -> Client:
+        """Polling handshake, then upgrade to WebSocket when offered (else stay on polling).
+
+        Blocks until the session is open and the upgrade completed or failed.
+
+        :raises ConnectError: the session could not be opened (``ConnectTimeout`` past timeout).
+        :raises ProtocolError: the server's handshake was invalid.
+        """
+        client = Client(self._options)
+        client._open_polling("try")
+        return client
+
+    def build_polling(self) -> Client:
+        """Polling only; never upgrades. Raises as :meth:`build`."""
+        client = Client(self._options)
+        client._open_polling("no")
+        return client
+
+    def build_websocket(self) -> Client:
+        """WebSocket from the first request, no polling at all.
+
+        :raises ConnectError: also where the server does not allow WebSocket.
+        """
+        client = Client(self._options)
+        client._open_websocket()
+        return client
+
+    def build_websocket_with_upgrade(self) -> Client:
+        """Polling handshake, then upgrade.
+
+        :raises ConnectError: also where the server offers no upgrade or the upgrade fails.
+        """
+        client = Client(self._options)
+        client._open_polling("require")
+        return client
+
+    def build_with_fallback(self) -> Client:
+        """Try :meth:`build`, then :meth:`build_websocket`, then :meth:`build_polling`.
+
+        :raises EngineIOError: the last attempt's error.
+        """
+        attempts = (self.build, self.build_websocket, self.build_polling)
+        for attempt in attempts[:-1]:
+            try:
+                return attempt()
+            except EngineIOError:
+                continue
+        return attempts[-1]()
+
+
+def connect(
+    url: str, *, transports: Iterable[str] = ("polling", "websocket"), **options: Any
+) -> Client:
+    """Open a connected :class:`Client`; keyword options mirror the builder methods.
+
+    ``transports=("websocket",)`` is ``build_websocket()``, ``("polling",)`` is
+    ``build_polling()``, and both (the default) is ``build()``.
+
+    :raises ValueError: for an unknown option, transport or URL scheme.
+    :raises ConnectError: as the builder's ``build*`` methods.
+    """
+    builder = ClientBuilder(url)
+    for name, value in options.items():
+        method = getattr(ClientBuilder, name, None)
+        if name.startswith(("_", "build")) or method is None:
+            raise ValueError(f"unknown option {name!r}")
+        method(builder, value)
+    chosen = tuple(transports)
+    if chosen == ("websocket",):
+        return builder.build_websocket()
+    if chosen == ("polling",):
+        return builder.build_polling()
+    if set(chosen) == {"polling", "websocket"} and chosen[0] == "polling":
+        return builder.build()
+    raise ValueError(f"unsupported transports {chosen!r}")

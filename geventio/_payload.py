@@ -1,0 +1,68 @@
+"""Polling payloads (sans-IO): packets joined by the record separator ``\\x1e``, and batching.
+
+A POST carries one payload. :func:`take_batch` chooses how many queued packets go into it: no more
+than ``max_packets`` (python-engineio servers drop larger POSTs yet answer 200) and no more than
+``max_payload`` bytes once encoded; a single packet larger than ``max_payload`` still goes, alone.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+
+from geventio._packet import Packet, decode_text, encode_text
+from geventio.exceptions import ProtocolError
+
+__all__ = ["SEPARATOR", "decode_payload", "encode_payload", "encoded_size", "take_batch"]
+
+SEPARATOR = "\x1e"
+#: The largest number of packets in one POST that every server accepts.
+MAX_PACKETS = 16
+
+
+def encode_payload(packets: Iterable[Packet]) -> bytes:
+    """Encode packets as one polling payload (UTF-8 bytes)."""
+    return SEPARATOR.join([encode_text(p) for p in packets]).encode("utf-8")
+
+
+def decode_payload(body: bytes | str) -> list[Packet]:
+    """Decode a polling payload into its packets.
+
+    :raises ProtocolError: for invalid UTF-8, an empty payload or any invalid packet in it.
+    """
+    if isinstance(body, bytes):
+        try:
+            body = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ProtocolError(f"payload is not valid UTF-8: {exc}") from exc
+    if not body:
+        raise ProtocolError("empty payload")
+    return [decode_text(part) for part in body.split(SEPARATOR)]
+
+
+def encoded_size(packet: Packet) -> int:
+    """The exact size in bytes of a packet's text form (base64 counts 4 bytes for every 3)."""
+    data = packet.data
+    if isinstance(data, bytes):
+        return 1 + 4 * ((len(data) + 2) // 3)
+    if data.isascii():
+        return 1 + len(data)
+    return 1 + len(data.encode("utf-8"))
+
+
+def take_batch(
+    queue: deque[Packet], max_payload: int, max_packets: int = MAX_PACKETS
+) -> list[Packet]:
+    """Pop from the left of ``queue`` the packets for one payload and return them, in order.
+
+    Returns an empty list only when the queue is empty. The first packet is always taken.
+    """
+    batch: list[Packet] = []
+    size = 0
+    while queue and len(batch) < max_packets:
+        cost = encoded_size(queue[0]) + (1 if batch else 0)
+        if batch and size + cost > max_payload:
+            break
+        batch.append(queue.popleft())
+        size += cost
+    return batch

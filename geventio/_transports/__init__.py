@@ -1,0 +1,1 @@
+"""The two transports: thin I/O that moves bytes and decides nothing."""

@@ -1,0 +1,162 @@
+"""The I/O edge shared by both transports: cooperative sockets, TLS, cookies, error mapping.
+
+Every socket here is a ``gevent.socket`` socket and every TLS socket a ``gevent.ssl`` socket, so the
+transports cooperate with the hub whether or not the process is monkey-patched. Foreign exceptions
+(``OSError``, ``ssl.SSLError``, urllib3's and wsproto's) are translated once, in :func:`map_errors`.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket as std_socket
+import ssl
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+
+import gevent.socket
+import gevent.ssl
+import urllib3.exceptions
+import wsproto.utilities
+
+from geventio.exceptions import (
+    ConnectError,
+    ConnectTimeout,
+    EngineIOError,
+    ProtocolError,
+    TransportError,
+)
+
+__all__ = ["CookieJar", "CooperativeSSLContext", "map_errors", "open_socket", "wrap_tls"]
+
+logger = logging.getLogger("geventio")
+
+
+def open_socket(host: str, port: int, timeout: float | None) -> gevent.socket.socket:
+    """Open a cooperative TCP connection with ``TCP_NODELAY``; blocks the calling greenlet only.
+
+    :raises OSError: as ``socket.create_connection`` does (callers map it).
+    """
+    sock = gevent.socket.create_connection((host, port), timeout=timeout)
+    with suppress(OSError):  # not a TCP socket on some platforms
+        sock.setsockopt(std_socket.IPPROTO_TCP, std_socket.TCP_NODELAY, 1)
+    return sock
+
+
+def wrap_tls(
+    sock: gevent.socket.socket, context: ssl.SSLContext, hostname: str
+) -> gevent.ssl.SSLSocket:
+    """Run the TLS handshake on ``sock`` with the user's (stdlib) context, cooperatively."""
+    return gevent.ssl.SSLSocket(sock=sock, server_hostname=hostname, _context=context)
+
+
+class CooperativeSSLContext:
+    """A stand-in for a stdlib :class:`ssl.SSLContext` that wraps sockets with ``gevent.ssl``.
+
+    urllib3 calls ``wrap_socket`` on the context it is given; the stdlib context would make a
+    blocking stdlib socket. Everything else is delegated to the user's context, except ALPN,
+    which is left as the user set it.
+    """
+
+    def __init__(self, context: ssl.SSLContext):
+        object.__setattr__(self, "_context", context)
+
+    def wrap_socket(
+        self, sock: gevent.socket.socket, server_hostname: str | None = None, **_: Any
+    ) -> gevent.ssl.SSLSocket:
+        return gevent.ssl.SSLSocket(
+            sock=sock, server_hostname=server_hostname, _context=self._context
+        )
+
+    def set_alpn_protocols(self, protocols: list[str]) -> None:
+        """Leave the user's context untouched: HTTP/1.1 needs no ALPN."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._context, name, value)
+
+
+class CookieJar:
+    """One client's cookies: every ``Set-Cookie`` seen is sent back on later requests.
+
+    The jar belongs to one client talking to one origin, so domains and paths are not tracked;
+    a cookie set with ``Max-Age=0`` (or an empty value with an expiry) is removed.
+    """
+
+    def __init__(self) -> None:
+        self._cookies: dict[str, str] = {}
+
+    def update(self, set_cookie_headers: list[str]) -> None:
+        for header in set_cookie_headers:
+            jar: SimpleCookie = SimpleCookie()
+            try:
+                jar.load(header)
+            except CookieError:
+                logger.debug("ignored an unparsable Set-Cookie: %r", header)
+                continue
+            for name, morsel in jar.items():
+                if morsel["max-age"] in ("0", "-1") or (not morsel.value and morsel["expires"]):
+                    self._cookies.pop(name, None)
+                else:
+                    self._cookies[name] = morsel.value
+
+    def header(self) -> str | None:
+        """The value for a ``Cookie`` header, or ``None`` when the jar is empty."""
+        if not self._cookies:
+            return None
+        return "; ".join(f"{k}={v}" for k, v in self._cookies.items())
+
+    def __len__(self) -> int:
+        return len(self._cookies)
+
+
+def request_headers(headers: Mapping[str, str], cookies: CookieJar) -> dict[str, str]:
+    """The user's headers plus the jar's cookies (after any ``Cookie`` the user set)."""
+    out = dict(headers)
+    jar = cookies.header()
+    if jar:
+        key = next((k for k in out if k.lower() == "cookie"), "Cookie")
+        out[key] = f"{out[key]}; {jar}" if out.get(key) else jar
+    return out
+
+
+_TIMEOUTS = (TimeoutError, urllib3.exceptions.TimeoutError)
+
+
+@contextmanager
+def map_errors(what: str, *, connecting: bool) -> Iterator[None]:
+    """Translate foreign exceptions raised by ``what`` into geventio's.
+
+    While ``connecting``, failures become :class:`ConnectError` (timeouts
+    :class:`ConnectTimeout`); afterwards they become :class:`TransportError`. geventio's own
+    exceptions pass through untouched.
+    """
+    try:
+        yield
+    except EngineIOError:
+        raise
+    except _TIMEOUTS as exc:
+        if connecting:
+            raise ConnectTimeout(f"{what}: timed out") from exc
+        raise TransportError(f"{what}: timed out") from exc
+    except wsproto.utilities.LocalProtocolError as exc:  # pragma: no cover - a bug of ours
+        raise TransportError(f"{what}: {exc}") from exc
+    except wsproto.utilities.RemoteProtocolError as exc:
+        if connecting:
+            raise ConnectError(f"{what}: {exc}") from exc
+        raise ProtocolError(f"{what}: {exc}") from exc
+    except (OSError, urllib3.exceptions.HTTPError) as exc:
+        message = f"{what}: {_describe(exc)}"
+        if connecting:
+            raise ConnectError(message) from exc
+        raise TransportError(message) from exc
+
+
+def _describe(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None)
+    if isinstance(exc, urllib3.exceptions.NewConnectionError) or reason is None:
+        return str(exc) or type(exc).__name__
+    return str(reason)

@@ -1,0 +1,186 @@
+"""HTTP long-polling over urllib3, with gevent sockets under urllib3's connection classes.
+
+The transport moves bytes and decides nothing: the session tells it what to GET and POST. Each
+call blocks only the calling greenlet. A pool holds at most two keep-alive connections: one for the
+GET in flight, one for the POST in flight.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Mapping
+from typing import Any, cast
+
+import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+
+from geventio._transports._net import (
+    CookieJar,
+    CooperativeSSLContext,
+    map_errors,
+    open_socket,
+    request_headers,
+)
+from geventio._url import Endpoint
+from geventio.exceptions import ConnectError, TransportError
+
+__all__ = ["PollingTransport"]
+
+_POST_HEADERS = {"Content-Type": "text/plain;charset=UTF-8"}
+
+
+class _CooperativeConnectionMixin:
+    """Open the TCP connection with ``gevent.socket`` instead of the stdlib."""
+
+    host: str
+    port: int
+    timeout: Any
+    _dns_host: str
+
+    def _new_conn(self) -> Any:
+        timeout = self.timeout if isinstance(self.timeout, (int, float)) else None
+        try:
+            return open_socket(self._dns_host, self.port, timeout)
+        except OSError as exc:
+            if isinstance(exc, TimeoutError):
+                raise ConnectTimeoutError(self, f"connect to {self.host} timed out") from exc
+            if isinstance(exc, socket.gaierror):
+                raise NameResolutionError(self.host, cast(Any, self), exc) from exc
+            raise NewConnectionError(cast(Any, self), f"connect failed: {exc}") from exc
+
+
+class _HTTPConnection(_CooperativeConnectionMixin, HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_CooperativeConnectionMixin, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+def _body_text(data: bytes) -> str:
+    return data[:2000].decode("utf-8", "replace")
+
+
+class PollingTransport:
+    """GET and POST against one Engine.IO endpoint.
+
+    :param endpoint: where the server is.
+    :param headers: sent on every request (after the cookie jar's cookies are added).
+    :param cookies: the client's jar; every ``Set-Cookie`` goes into it.
+    :param ssl_context: for https; certificates are verified unless the context says otherwise.
+    :param timeout: bound on connecting and on reading every answer but the long-poll's.
+    :param max_body: the largest GET body accepted, in bytes.
+    """
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        headers: Mapping[str, str],
+        cookies: CookieJar,
+        ssl_context: ssl.SSLContext | None,
+        timeout: float,
+        max_body: int,
+    ):
+        self._endpoint = endpoint
+        self._headers = dict(headers)
+        self._cookies = cookies
+        self._timeout = timeout
+        self._max_body = max_body
+        pool_timeout = urllib3.Timeout(connect=timeout, read=timeout)
+        self._pool: HTTPConnectionPool
+        if endpoint.secure:
+            context = ssl_context or ssl.create_default_context()
+            self._pool = _HTTPSPool(
+                endpoint.host,
+                endpoint.port,
+                maxsize=2,
+                timeout=pool_timeout,
+                ssl_context=cast(ssl.SSLContext, CooperativeSSLContext(context)),
+                cert_reqs=context.verify_mode,
+                retries=False,
+            )
+        else:
+            self._pool = _HTTPPool(
+                endpoint.host, endpoint.port, maxsize=2, timeout=pool_timeout, retries=False
+            )
+
+    def _request(
+        self, method: str, target: str, body: bytes | None, read_timeout: float, connecting: bool
+    ) -> bytes:
+        what = f"{method} {self._endpoint.path}"
+        headers = request_headers(self._headers, self._cookies)
+        if body is not None:
+            headers.update(_POST_HEADERS)
+        error = ConnectError if connecting else TransportError
+        with map_errors(what, connecting=connecting):
+            response = self._pool.urlopen(
+                method,
+                target,
+                body=body,
+                headers=headers,
+                retries=False,
+                redirect=False,
+                timeout=urllib3.Timeout(connect=self._timeout, read=read_timeout),
+                preload_content=False,
+                assert_same_host=False,
+            )
+            complete = False
+            try:
+                self._cookies.update(response.headers.getlist("Set-Cookie"))
+                length = response.headers.get("Content-Length")
+                if length is not None and length.isdigit() and int(length) > self._max_body:
+                    raise error(f"{what}: answer of {length} bytes is over the limit")
+                data = response.read(self._max_body + 1)
+                if len(data) > self._max_body:
+                    raise error(f"{what}: answer is over {self._max_body} bytes")
+                status = response.status
+                complete = True
+            finally:
+                if not complete:  # unread bytes: the connection cannot be reused
+                    response.close()
+                response.release_conn()
+        if not 200 <= status < 300:
+            text = _body_text(data)
+            raise error(f"{what}: HTTP {status}: {text[:200]}", status=status, body=text)
+        return data
+
+    def handshake(self) -> bytes:
+        """GET the handshake; returns the whole body (the open packet and what follows it).
+
+        :raises ConnectError: for a refused connection or a non-2xx answer (with status/body).
+        :raises ConnectTimeout: past ``timeout``.
+        """
+        target = self._endpoint.target("polling", cache_bust=True)
+        return self._request("GET", target, None, self._timeout, connecting=True)
+
+    def get(self, sid: str, read_timeout: float) -> bytes:
+        """One long-poll GET; blocks until the server answers or ``read_timeout`` passes.
+
+        :raises TransportError: on any network failure or non-2xx answer.
+        """
+        target = self._endpoint.target("polling", sid, cache_bust=True)
+        return self._request("GET", target, None, read_timeout, connecting=False)
+
+    def post(self, sid: str, body: bytes) -> None:
+        """POST one payload; blocks until the server answers (bounded by ``timeout``).
+
+        :raises TransportError: on any network failure or non-2xx answer.
+        """
+        target = self._endpoint.target("polling", sid, cache_bust=True)
+        self._request("POST", target, body, self._timeout, connecting=False)
+
+    def close(self) -> None:
+        """Close every pooled connection. A request in flight in another greenlet fails."""
+        self._pool.close()

@@ -1,0 +1,231 @@
+"""WebSocket over wsproto on a gevent socket (plus ``gevent.ssl`` for wss).
+
+One greenlet reads (:meth:`WebSocketTransport.recv`); any greenlet may write (:meth:`send`), and
+writes are serialized by a lock because ``sendall`` can yield partway. WebSocket pings are answered
+here (that is framing, not Engine.IO). Messages are reassembled up to ``max_message_size``.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections import deque
+from collections.abc import Mapping, Sequence
+
+import gevent.lock
+import gevent.socket
+from wsproto import ConnectionType, WSConnection
+from wsproto.connection import ConnectionState
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Message,
+    Ping,
+    RejectConnection,
+    RejectData,
+    Request,
+    TextMessage,
+)
+from wsproto.utilities import LocalProtocolError
+
+from geventio._transports._net import (
+    CookieJar,
+    map_errors,
+    open_socket,
+    request_headers,
+    wrap_tls,
+)
+from geventio._url import Endpoint
+from geventio.exceptions import ConnectError, ProtocolError, TransportError
+
+__all__ = ["WebSocketTransport"]
+
+_RECV_SIZE = 65536
+Frame = str | bytes
+
+
+class WebSocketTransport:
+    """One WebSocket connection; build it with :meth:`connect`."""
+
+    def __init__(self, sock: gevent.socket.socket, ws: WSConnection, max_message_size: int) -> None:
+        self._sock = sock
+        self._ws = ws
+        self._max = max_message_size
+        self._lock = gevent.lock.Semaphore()
+        self._messages: deque[Frame] = deque()
+        self._parts: list[str] | list[bytes] = []
+        self._size = 0
+        self._closed = False
+        self._eof = False
+
+    @classmethod
+    def connect(
+        cls,
+        endpoint: Endpoint,
+        target: str,
+        *,
+        headers: Mapping[str, str],
+        cookies: CookieJar,
+        ssl_context: ssl.SSLContext | None,
+        timeout: float,
+        max_message_size: int,
+    ) -> WebSocketTransport:
+        """Open the TCP (and TLS) connection and run the WebSocket handshake.
+
+        Blocks the calling greenlet, each step bounded by ``timeout``.
+
+        :raises ConnectError: refused, reset, or the server rejected the handshake (with
+            ``status`` and ``body``).
+        :raises ConnectTimeout: a step ran past ``timeout``.
+        """
+        what = f"WebSocket {endpoint.path}"
+        with map_errors(what, connecting=True):
+            sock = open_socket(endpoint.host, endpoint.port, timeout)
+            try:
+                if endpoint.secure:
+                    context = ssl_context or ssl.create_default_context()
+                    sock = wrap_tls(sock, context, endpoint.host)
+                ws = WSConnection(ConnectionType.CLIENT)
+                extra = [
+                    (k.encode("latin-1"), v.encode("latin-1"))
+                    for k, v in request_headers(headers, cookies).items()
+                ]
+                sock.sendall(
+                    ws.send(Request(host=endpoint.host_header, target=target, extra_headers=extra))
+                )
+                transport = cls(sock, ws, max_message_size)
+                transport._handshake(what, cookies)
+            except BaseException:
+                sock.close()
+                raise
+        sock.settimeout(None)
+        return transport
+
+    def _handshake(self, what: str, cookies: CookieJar) -> None:
+        reject: RejectConnection | None = None
+        body = b""
+        while True:
+            data = self._sock.recv(_RECV_SIZE)
+            self._ws.receive_data(data or None)
+            for event in self._ws.events():
+                if isinstance(event, AcceptConnection):
+                    cookies.update(
+                        [
+                            v.decode("latin-1")
+                            for k, v in event.extra_headers
+                            if k.lower() == b"set-cookie"
+                        ]
+                    )
+                    self._collect(self._ws.events())
+                    return
+                if isinstance(event, RejectConnection):
+                    reject = event
+                    if not event.has_body:
+                        break
+                elif isinstance(event, RejectData):
+                    body += event.data
+                    if event.body_finished:
+                        break
+            if reject is not None and (not reject.has_body or not data):
+                break
+            if not data:
+                raise ConnectError(f"{what}: connection closed during the handshake")
+            if reject is not None and len(body) > 2000:
+                break
+        text = body[:2000].decode("utf-8", "replace")
+        assert reject is not None
+        raise ConnectError(
+            f"{what}: HTTP {reject.status_code}: {text[:200]}", status=reject.status_code, body=text
+        )
+
+    def _collect(self, events: object) -> None:
+        """Turn wsproto events into complete messages; answer pings and the close."""
+        for event in events:  # type: ignore[attr-defined]
+            if isinstance(event, Message):
+                self._size += len(event.data)
+                if self._size > self._max:
+                    raise ProtocolError(f"message larger than {self._max} bytes")
+                self._parts.append(event.data)
+                if event.message_finished:
+                    parts, self._parts, self._size = self._parts, [], 0
+                    if isinstance(event, TextMessage):
+                        self._messages.append("".join(parts))  # type: ignore[arg-type]
+                    else:
+                        assert isinstance(event, BytesMessage)
+                        self._messages.append(b"".join(parts))  # type: ignore[arg-type]
+            elif isinstance(event, Ping):
+                self._write(self._ws.send(event.response()))
+            elif isinstance(event, CloseConnection):
+                if self._ws.state is ConnectionState.REMOTE_CLOSING:
+                    self._write(self._ws.send(event.response()))
+                self._eof = True
+
+    def _write(self, data: bytes) -> None:
+        with self._lock:
+            self._sock.sendall(data)
+
+    def recv(self, timeout: float | None = None, *, connecting: bool = False) -> Frame | None:
+        """The next complete message (``bytes`` for binary), or ``None`` once the peer closed.
+
+        Blocks the calling greenlet until a message arrives; only one greenlet may call it.
+
+        :raises TransportError: on a network failure, or past ``timeout`` when one is given
+            (:class:`ConnectError` and :class:`ConnectTimeout` while ``connecting``).
+        :raises ProtocolError: on a WebSocket protocol violation or an oversized message.
+        """
+        with map_errors("WebSocket read", connecting=connecting):
+            while not self._messages:
+                if self._eof:
+                    return None
+                self._sock.settimeout(timeout)
+                try:
+                    data = self._sock.recv(_RECV_SIZE)
+                finally:
+                    if timeout is not None:
+                        self._sock.settimeout(None)
+                if not data:
+                    self._eof = True
+                    return None
+                self._ws.receive_data(data)
+                self._collect(self._ws.events())
+            return self._messages.popleft()
+
+    def send(self, frames: Sequence[Frame]) -> None:
+        """Send messages, coalesced into one ``sendall``; serialized with other writers.
+
+        :raises TransportError: on a network failure, or when the socket is closed.
+        """
+        if self._closed or self._ws.state is not ConnectionState.OPEN:
+            raise TransportError("WebSocket is closed")
+        with map_errors("WebSocket write", connecting=False):
+            send = self._ws.send
+            data = b"".join(
+                [send(TextMessage(f) if isinstance(f, str) else BytesMessage(f)) for f in frames]
+            )
+            self._write(data)
+
+    def close(self, timeout: float = 1.0) -> None:
+        """Close with the close handshake, then drain before closing the socket.
+
+        Draining keeps the kernel from resetting the connection, which would lose what the
+        peer has not read yet. Idempotent; never raises; blocks at most about ``timeout``.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._sock.settimeout(timeout)
+            if self._ws.state is ConnectionState.OPEN:
+                self._write(self._ws.send(CloseConnection(code=1000)))
+            while not self._eof:
+                data = self._sock.recv(_RECV_SIZE)
+                if not data:
+                    break
+                self._ws.receive_data(data)
+                for event in self._ws.events():
+                    if isinstance(event, CloseConnection):
+                        self._eof = True
+        except (OSError, LocalProtocolError, TransportError, ProtocolError):
+            pass
+        finally:
+            self._sock.close()

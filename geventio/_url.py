@@ -1,0 +1,91 @@
+"""Request URLs: the base URL and path, ``EIO=4``, transport, sid and the cache-buster."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+__all__ = ["Endpoint", "parse_url"]
+
+_SCHEMES = {"http": False, "https": True, "ws": False, "wss": True}
+_DEFAULT_PATH = "/engine.io/"
+_counter = itertools.count()
+_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_"
+
+
+def _base64ish(n: int) -> str:
+    out = ""
+    while True:
+        n, r = divmod(n, 64)
+        out = _ALPHABET[r] + out
+        if not n:
+            return out
+
+
+def cache_buster() -> str:
+    """A value for ``t`` that differs on every call (time-based, like the JS client's)."""
+    return _base64ish(int(time.time() * 1000)) + "." + _base64ish(next(_counter))
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where the server is: ``secure`` selects https/wss."""
+
+    host: str
+    port: int
+    secure: bool
+    path: str
+    query: tuple[tuple[str, str], ...]
+
+    @property
+    def host_header(self) -> str:
+        default = 443 if self.secure else 80
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port == default else f"{host}:{self.port}"
+
+    def target(self, transport: str, sid: str | None = None, *, cache_bust: bool = False) -> str:
+        """The request target (path and query) for one request."""
+        params = [*self.query, ("EIO", "4"), ("transport", transport)]
+        if sid is not None:
+            params.append(("sid", sid))
+        if cache_bust:
+            params.append(("t", cache_buster()))
+        return f"{self.path}?{urlencode(params)}"
+
+
+def parse_url(
+    url: str, path: str | None = None, query: Mapping[str, str] | None = None
+) -> Endpoint:
+    """Split a user's URL into an :class:`Endpoint`.
+
+    :param path: the Engine.IO path; default: the URL's path unless empty or ``/``, else
+        ``/engine.io/``.
+    :param query: extra query parameters, after those of the URL.
+    :raises ValueError: for a scheme other than http, https, ws or wss, or no host.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _SCHEMES:
+        raise ValueError(f"unsupported URL scheme {parts.scheme!r}: use http, https, ws or wss")
+    if not parts.hostname:
+        raise ValueError(f"no host in URL {url!r}")
+    secure = _SCHEMES[scheme]
+    if path is None:
+        path = parts.path if parts.path not in ("", "/") else _DEFAULT_PATH
+    if not path.startswith("/"):
+        path = "/" + path
+    params: list[tuple[str, str]] = []
+    if parts.query:
+        params.extend(parse_qsl(parts.query, keep_blank_values=True))
+    if query:
+        params.extend((str(k), str(v)) for k, v in query.items())
+    return Endpoint(
+        host=parts.hostname,
+        port=parts.port or (443 if secure else 80),
+        secure=secure,
+        path=path,
+        query=tuple(params),
+    )
