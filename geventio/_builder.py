@@ -7,8 +7,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from geventio._client import Client, HeadersOption, Message, Options
+from geventio._client import Client
 from geventio._handshake import CloseReason, Handshake
+from geventio._mailbox import HeadersOption, Message, Options
 from geventio._packet import Packet
 from geventio._url import parse_url
 from geventio.exceptions import EngineIOError

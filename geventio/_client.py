@@ -11,16 +11,12 @@ A connected client owns at most three greenlets, all stopped on close:
 from __future__ import annotations
 
 import logging
-import ssl
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 import gevent
 import gevent.event
-import gevent.lock
-import gevent.queue
 
 from geventio._connection import (
     Closed,
@@ -32,6 +28,7 @@ from geventio._connection import (
     State,
 )
 from geventio._handshake import CloseReason, Handshake
+from geventio._mailbox import CLOSED, Mailbox, Message, Options
 from geventio._packet import Packet, PacketId
 from geventio._transports._net import CookieJar
 from geventio._transports.polling import PollingTransport
@@ -42,7 +39,6 @@ from geventio.exceptions import (
     ConnectionClosed,
     EngineIOError,
     ProtocolError,
-    Timeout,
     TransportError,
 )
 
@@ -50,63 +46,6 @@ __all__ = ["Client", "Options"]
 
 logger = logging.getLogger("geventio")
 monotonic = time.monotonic
-Message = str | bytes
-HeadersOption = Mapping[str, str] | Callable[[], Mapping[str, str]]
-_CLOSED: Any = object()
-
-
-@dataclass
-class Options:
-    """Everything a builder collects; one :class:`Client` is made from it per ``build*``."""
-
-    url: str
-    path: str | None = None
-    query: dict[str, str] = field(default_factory=dict)
-    headers: HeadersOption = field(default_factory=dict)
-    tls_config: ssl.SSLContext | None = None
-    timeout: float = 10.0
-    max_message_size: int = 16 * 1024 * 1024
-    inbox_size: int = 1024
-    on_open: Callable[[Handshake], Any] | None = None
-    on_data: Callable[[Message], Any] | None = None
-    on_packet: Callable[[Packet], Any] | None = None
-    on_error: Callable[[EngineIOError], Any] | None = None
-    on_close: Callable[[CloseReason], Any] | None = None
-    on_upgrade: Callable[[str], Any] | None = None
-
-
-class _Mailbox:
-    """A FIFO whose ``put`` blocks while ``size`` items wait (backpressure on the reader).
-
-    ``close`` never blocks; after it, ``get`` drains what is left, then returns ``_CLOSED``.
-    """
-
-    def __init__(self, size: int) -> None:
-        self._queue: gevent.queue.Queue[Any] = gevent.queue.Queue()
-        self._slots = gevent.lock.Semaphore(size)
-
-    def put(self, item: Any) -> None:
-        self._slots.acquire()
-        self._queue.put(item)
-
-    def put_final(self, item: Any) -> None:
-        self._queue.put((item,))  # a 1-tuple marks an item that took no slot
-
-    def close(self) -> None:
-        self._queue.put(_CLOSED)
-
-    def get(self, timeout: float | None = None) -> Any:
-        try:
-            item = self._queue.get(timeout=timeout)
-        except gevent.queue.Empty:
-            raise Timeout(f"nothing received within {timeout} s") from None
-        if item is _CLOSED:
-            self._queue.put(_CLOSED)  # wake the next waiter too
-        elif type(item) is tuple and len(item) == 1:
-            return item[0]
-        else:
-            self._slots.release()
-        return item
 
 
 class Client:
@@ -129,8 +68,8 @@ class Client:
         self._wake = gevent.event.Event()
         self._upgraded = gevent.event.Event()
         self._done = gevent.event.Event()
-        self._inbox = _Mailbox(options.inbox_size)
-        self._calls = _Mailbox(options.inbox_size)
+        self._inbox = Mailbox(options.inbox_size)
+        self._calls = Mailbox(options.inbox_size)
         self._reason: CloseReason | None = None
         self._finished = False
 
@@ -189,7 +128,7 @@ class Client:
         :raises Timeout: when ``timeout`` seconds pass first.
         """
         item = self._inbox.get(timeout)
-        if item is _CLOSED:
+        if item is CLOSED:
             raise ConnectionClosed(self._reason or CloseReason.CLIENT_DISCONNECT)
         return item  # type: ignore[no-any-return]
 
@@ -223,6 +162,25 @@ class Client:
             self._finish(CloseReason.CLIENT_DISCONNECT)
         if self._dispatcher is not None and self._dispatcher is not current:
             self._dispatcher.join(self._opts.timeout)
+
+    def upgrade(self) -> None:
+        """Upgrade an open polling session to WebSocket, as ``build()`` does after connecting.
+
+        Blocks the calling greenlet until the upgrade completed (each step bounded by the
+        builder's ``timeout``). Messages sent meanwhile are delivered exactly once and in order.
+
+        :raises ConnectError: the server offers no upgrade, or the probe failed (the session then
+            stays on polling), or the session closed meanwhile.
+        """
+        if not self._conn.can_upgrade():
+            offered = self._conn.handshake is not None and "websocket" in self.handshake.upgrades
+            raise ConnectError("cannot upgrade now" if offered else "the server offers no upgrade")
+        try:
+            self._upgrade()
+        except ConnectError:
+            raise
+        except EngineIOError as exc:
+            raise ConnectError(f"upgrade to WebSocket failed: {exc}") from exc
 
     def __enter__(self) -> Client:
         return self
@@ -262,18 +220,13 @@ class Client:
             self._check_open(events)
             self._start()
             self._handle(events)
-            if upgrade == "no":
-                return
-            if not self._conn.can_upgrade():
-                if upgrade == "require":
-                    raise ConnectError("the server offers no WebSocket upgrade")
-                return
-            try:
-                self._upgrade()
-            except EngineIOError as exc:
-                if upgrade == "require" or self._finished:
-                    raise ConnectError(f"upgrade to WebSocket failed: {exc}") from exc
-                logger.info("upgrade to WebSocket failed, staying on polling: %s", exc)
+            if upgrade == "require" or (upgrade == "try" and self._conn.can_upgrade()):
+                try:
+                    self.upgrade()
+                except ConnectError as exc:
+                    if upgrade == "require" or self._finished:
+                        raise
+                    logger.info("staying on polling: %s", exc)
         except BaseException:
             self._abort()
             raise
@@ -453,7 +406,7 @@ class Client:
     def _dispatch_loop(self) -> None:
         while True:
             item = self._calls.get()
-            if item is _CLOSED:
+            if item is CLOSED:
                 return
             callback, arg = item
             try:

@@ -1,0 +1,66 @@
+"""The demo: an embedded python-engineio echo server and a geventio client, in one process.
+
+Run it with ``python examples/echo.py``. Nothing is monkey-patched: the server (gevent's pywsgi
+with gevent-websocket) and the client share the gevent hub cooperatively.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import engineio
+from gevent import pywsgi
+from geventwebsocket.handler import WebSocketHandler
+
+import geventio
+
+
+def start_server(port: int = 0) -> pywsgi.WSGIServer:
+    """Start an Engine.IO echo server on 127.0.0.1 in this process; returns the started server."""
+    eio = engineio.Server(async_mode="gevent", ping_interval=5, ping_timeout=5, logger=False)
+
+    @eio.on("connect")
+    def on_connect(sid: str, environ: dict[str, object]) -> None:
+        eio.send(sid, "welcome")
+
+    @eio.on("message")
+    def on_message(sid: str, data: str | bytes) -> None:
+        eio.send(sid, data)
+
+    server = pywsgi.WSGIServer(
+        ("127.0.0.1", port), engineio.WSGIApp(eio), handler_class=WebSocketHandler, log=None
+    )
+    server.start()
+    return server
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    logging.getLogger("geventwebsocket").setLevel(logging.WARNING)
+    server = start_server()
+    url = f"http://127.0.0.1:{server.server_port}"
+    print(f"embedded Engine.IO server on {url}")
+    try:
+        with (
+            geventio.ClientBuilder(url)
+            .on_upgrade(lambda transport: print(f"upgraded to {transport}"))
+            .on_close(lambda reason: print(f"closed: {reason.value}"))
+            .build()
+        ) as client:
+            print(f"connected: sid={client.sid} transport={client.transport}")
+            print(f"server says: {client.receive(timeout=5)!r}")
+            for message in ("hello", "héllo wörld", b"\x00\x01binary"):
+                start = time.perf_counter()
+                client.send(message)
+                echo = client.receive(timeout=5)
+                elapsed = (time.perf_counter() - start) * 1000
+                print(f"sent {message!r}, echoed {echo!r} in {elapsed:.2f} ms")
+                assert echo == message
+    finally:
+        server.stop(timeout=2)
+    print("done")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Client plumbing with no protocol in it: the options and a bounded mailbox."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import gevent.lock
+import gevent.queue
+
+from geventio._handshake import CloseReason, Handshake
+from geventio._packet import Packet
+from geventio.exceptions import EngineIOError, Timeout
+
+__all__ = ["CLOSED", "HeadersOption", "Mailbox", "Message", "Options"]
+
+Message = str | bytes
+HeadersOption = Mapping[str, str] | Callable[[], Mapping[str, str]]
+#: What :meth:`Mailbox.get` returns once the mailbox is closed and drained.
+CLOSED: Any = object()
+
+
+@dataclass
+class Options:
+    """Everything a builder collects; one :class:`Client` is made from it per ``build*``."""
+
+    url: str
+    path: str | None = None
+    query: dict[str, str] = field(default_factory=dict)
+    headers: HeadersOption = field(default_factory=dict)
+    tls_config: ssl.SSLContext | None = None
+    timeout: float = 10.0
+    max_message_size: int = 16 * 1024 * 1024
+    inbox_size: int = 1024
+    on_open: Callable[[Handshake], Any] | None = None
+    on_data: Callable[[Message], Any] | None = None
+    on_packet: Callable[[Packet], Any] | None = None
+    on_error: Callable[[EngineIOError], Any] | None = None
+    on_close: Callable[[CloseReason], Any] | None = None
+    on_upgrade: Callable[[str], Any] | None = None
+
+
+class Mailbox:
+    """A FIFO whose ``put`` blocks while ``size`` items wait (backpressure on the reader).
+
+    ``close`` never blocks; after it, ``get`` drains what is left, then returns ``CLOSED``.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._queue: gevent.queue.Queue[Any] = gevent.queue.Queue()
+        self._slots = gevent.lock.Semaphore(size)
+
+    def put(self, item: Any) -> None:
+        self._slots.acquire()
+        self._queue.put(item)
+
+    def put_final(self, item: Any) -> None:
+        self._queue.put((item,))  # a 1-tuple marks an item that took no slot
+
+    def close(self) -> None:
+        self._queue.put(CLOSED)
+
+    def get(self, timeout: float | None = None) -> Any:
+        try:
+            item = self._queue.get(timeout=timeout)
+        except gevent.queue.Empty:
+            raise Timeout(f"nothing received within {timeout} s") from None
+        if item is CLOSED:
+            self._queue.put(CLOSED)  # wake the next waiter too
+        elif type(item) is tuple and len(item) == 1:
+            return item[0]
+        else:
+            self._slots.release()
+        return item
