@@ -311,7 +311,7 @@ class Client:
         self._stop_greenlets()
         if self._dispatcher is not None:
             self._dispatcher.kill()
-        self._close_transports()
+        self._close_transports(graceful=False)
         self._conn.finish_close(CloseReason.TRANSPORT_ERROR)
         self._inbox.close()
         self._done.set()
@@ -461,7 +461,7 @@ class Client:
         self._inbox.close()
         self._upgraded.set()  # wakes an upgrade waiting in build()
         self._stop_greenlets()
-        self._close_transports()
+        self._close_transports(graceful=reason is CloseReason.CLIENT_DISCONNECT)
         self._done.set()
 
     def _stop_greenlets(self) -> None:
@@ -470,8 +470,9 @@ class Client:
             if greenlet is not None and greenlet is not current:
                 greenlet.kill(block=True, timeout=self._opts.timeout)
 
-    def _close_transports(self) -> None:
+    def _close_transports(self, *, graceful: bool) -> None:
+        """Close both transports; gracefully (WebSocket close handshake and drain) or at once."""
         if self._polling is not None:
             self._polling.close()
         if self._ws is not None:
-            self._ws.close(min(1.0, self._opts.timeout))
+            self._ws.close(min(1.0, self._opts.timeout) if graceful else 0)

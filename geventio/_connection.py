@@ -121,6 +121,10 @@ class Connection:
     def _closed(self, reason: CloseReason, error: EngineIOError | None = None) -> list[Event]:
         if self.state is State.CLOSED:
             return []
+        if self.state is State.CLOSING:
+            # The client asked to close: whatever ends the session now (the server's CLOSE, the
+            # end of the transport, python-engineio's empty answer to the last GET) completes it.
+            reason, error = CloseReason.CLIENT_DISCONNECT, None
         self._move("closed")
         self.close_reason = reason
         self._deadline = None
@@ -185,10 +189,7 @@ class Connection:
             self._outbox.append(Packet(PacketId.PONG, packet.data))
             self._reset_deadline(now)
         elif pid is PacketId.CLOSE:
-            # While the client is closing, the server's CLOSE only completes the client's close.
-            closing = self.state is State.CLOSING
-            reason = CloseReason.CLIENT_DISCONNECT if closing else CloseReason.SERVER_DISCONNECT
-            return [PacketReceived(packet), *self._closed(reason)]
+            return [PacketReceived(packet), *self._closed(CloseReason.SERVER_DISCONNECT)]
         elif pid in (PacketId.OPEN, PacketId.UPGRADE):
             raise ProtocolError(f"unexpected {pid.name} packet from the server")
         return [PacketReceived(packet)]  # PING, and the tolerated PONG and NOOP
@@ -204,12 +205,7 @@ class Connection:
         return []
 
     def connection_lost(self, error: EngineIOError | None = None) -> list[Event]:
-        """The active transport ended: TRANSPORT_CLOSE without an error, else TRANSPORT_ERROR.
-
-        While the client is closing, the end of the transport completes the client's close.
-        """
-        if self.state is State.CLOSING:
-            return self._closed(CloseReason.CLIENT_DISCONNECT)
+        """The active transport ended: TRANSPORT_CLOSE without an error, else TRANSPORT_ERROR."""
         if error is None:
             return self._closed(CloseReason.TRANSPORT_CLOSE)
         return self._closed(CloseReason.TRANSPORT_ERROR, error)

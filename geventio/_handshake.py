@@ -67,7 +67,8 @@ def parse_handshake(data: str) -> Handshake:
     interval = _field(obj, "pingInterval", int)
     timeout = _field(obj, "pingTimeout", int)
     max_payload = _field(obj, "maxPayload", int, required=False)
-    if interval <= 0 or timeout < 0 or (max_payload is not None and max_payload <= 0):
+    # python-engineio rounds pingInterval down to whole seconds: 0 is possible, and harmless
+    if interval < 0 or timeout < 0 or (max_payload is not None and max_payload <= 0):
         raise ProtocolError(f"handshake has out-of-range values: {data[:200]!r}")
     return Handshake(
         sid=sid,

@@ -102,8 +102,10 @@ class WebSocketTransport:
         return transport
 
     def _handshake(self, what: str, cookies: CookieJar) -> None:
+        """Read the handshake answer; a refusal raises ConnectError with status and body."""
         reject: RejectConnection | None = None
         body = b""
+        finished = False
         while True:
             data = self._sock.recv(_RECV_SIZE)
             self._ws.receive_data(data or None)
@@ -120,20 +122,15 @@ class WebSocketTransport:
                     return
                 if isinstance(event, RejectConnection):
                     reject = event
-                    if not event.has_body:
-                        break
+                    finished = not event.has_body
                 elif isinstance(event, RejectData):
                     body += event.data
-                    if event.body_finished:
-                        break
-            if reject is not None and (not reject.has_body or not data):
+                    finished = event.body_finished
+            if reject is not None and (finished or not data or len(body) > 2000):
                 break
             if not data:
                 raise ConnectError(f"{what}: connection closed during the handshake")
-            if reject is not None and len(body) > 2000:
-                break
         text = body[:2000].decode("utf-8", "replace")
-        assert reject is not None
         raise ConnectError(
             f"{what}: HTTP {reject.status_code}: {text[:200]}", status=reject.status_code, body=text
         )
@@ -208,11 +205,15 @@ class WebSocketTransport:
         """Close with the close handshake, then drain before closing the socket.
 
         Draining keeps the kernel from resetting the connection, which would lose what the
-        peer has not read yet. Idempotent; never raises; blocks at most about ``timeout``.
+        peer has not read yet. A ``timeout`` of 0 aborts: the socket is closed at once.
+        Idempotent; never raises; blocks at most about ``timeout``.
         """
         if self._closed:
             return
         self._closed = True
+        if timeout <= 0:  # abort: the peer is gone or broke the protocol
+            self._sock.close()
+            return
         try:
             self._sock.settimeout(timeout)
             if self._ws.state is ConnectionState.OPEN:

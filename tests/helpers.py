@@ -1,0 +1,38 @@
+"""Helpers for the integration tests (real servers only)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Literal
+
+import gevent
+
+import geventio
+
+Mode = Literal["polling", "websocket", "upgrade"]
+MODES: tuple[Mode, ...] = ("polling", "websocket", "upgrade")
+
+
+def build(builder: geventio.ClientBuilder, mode: Mode) -> geventio.Client:
+    """Open a client the way ``mode`` names: build_polling, build_websocket or build (upgrade)."""
+    if mode == "polling":
+        return builder.build_polling()
+    if mode == "websocket":
+        return builder.build_websocket()
+    client = builder.build()
+    assert client.transport == "websocket"
+    return client
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Poll ``predicate`` cooperatively until it holds; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        gevent.sleep(0.01)
+
+
+def receive_all(client: geventio.Client, count: int, timeout: float = 5.0) -> list[str | bytes]:
+    return [client.receive(timeout) for _ in range(count)]

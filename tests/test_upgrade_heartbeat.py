@@ -1,0 +1,144 @@
+"""Upgrade and heartbeat against both real servers."""
+
+from __future__ import annotations
+
+import time
+
+import gevent
+import pytest
+from helpers import MODES, Mode, build, receive_all
+from servers import ServerHandle
+
+import geventio
+from geventio import CloseReason, ConnectError
+
+
+def test_build_upgrades_and_reports_it(server: ServerHandle) -> None:
+    upgrades: list[str] = []
+    client = geventio.ClientBuilder(server.url).on_upgrade(upgrades.append).build()
+    with client:
+        assert client.transport == "websocket"
+        client.send("cmd:transport")
+        assert client.receive(5) == "websocket"
+    assert upgrades == ["websocket"]
+
+
+def test_build_websocket_with_upgrade(server: ServerHandle) -> None:
+    with geventio.ClientBuilder(server.url).build_websocket_with_upgrade() as client:
+        assert client.transport == "websocket"
+        client.send("after upgrade")
+        assert client.receive(5) == "after upgrade"
+
+
+def test_build_polling_never_upgrades(server: ServerHandle) -> None:
+    with geventio.ClientBuilder(server.url).build_polling() as client:
+        gevent.sleep(0.2)
+        client.send("cmd:transport")
+        assert client.receive(5) == "polling"
+        assert client.transport == "polling"
+
+
+def test_messages_sent_during_the_upgrade_arrive_once_in_order(server: ServerHandle) -> None:
+    client = geventio.ClientBuilder(server.url).build_polling()
+    with client:
+        sent = 0
+
+        def sender() -> None:
+            nonlocal sent
+            while sent < 400:
+                client.send(f"u{sent}")
+                sent += 1
+                if sent % 5 == 0:
+                    gevent.sleep(0.001)
+
+        task = gevent.spawn(sender)
+        gevent.sleep(0.005)
+        client.upgrade()
+        task.get(timeout=10)
+        assert client.transport == "websocket"
+        assert receive_all(client, 400) == [f"u{i}" for i in range(400)]
+        client.send("cmd:count")
+        assert client.receive(5) == "400"
+
+
+@pytest.mark.parametrize("kind", ["python", "node"])
+def test_no_websocket_on_the_server(server_factory, kind: str) -> None:  # type: ignore[no-untyped-def]
+    handle = server_factory(kind, transports=("polling",))
+    with geventio.ClientBuilder(handle.url).build() as client:
+        assert client.transport == "polling"
+        client.send("still here")
+        assert client.receive(5) == "still here"
+    with pytest.raises(ConnectError) as info:
+        geventio.ClientBuilder(handle.url).build_websocket()
+    assert info.value.status == 400
+    with pytest.raises(ConnectError):
+        geventio.ClientBuilder(handle.url).build_websocket_with_upgrade()
+    with geventio.ClientBuilder(handle.url).build_with_fallback() as client:
+        assert client.transport == "polling"
+
+
+@pytest.mark.parametrize("kind", ["python", "node"])
+def test_server_without_upgrades(server_factory, kind: str) -> None:  # type: ignore[no-untyped-def]
+    handle = server_factory(kind, upgrades=False)
+    with geventio.ClientBuilder(handle.url).build() as client:
+        assert client.handshake.upgrades == ()
+        assert client.transport == "polling"
+    with pytest.raises(ConnectError, match="offers no upgrade"):
+        geventio.ClientBuilder(handle.url).build_websocket_with_upgrade()
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("kind", ["python", "node"])
+def test_pong_keeps_the_session_alive(server_factory, kind: str, mode: Mode) -> None:  # type: ignore[no-untyped-def]
+    # python-engineio rounds pingInterval down to whole seconds
+    interval, timeout = (1000, 500) if kind == "python" else (200, 150)
+    handle = server_factory(kind, ping_interval=interval, ping_timeout=timeout)
+    pings: list[object] = []
+    builder = geventio.ClientBuilder(handle.url).on_packet(
+        lambda p: pings.append(p) if p.packet_id is geventio.PacketId.PING else None
+    )
+    with build(builder, mode) as client:
+        gevent.sleep(3 * (interval + timeout) / 1000)
+        assert client.connected
+        assert len(pings) >= 2
+        client.send("alive")
+        assert client.receive(5) == "alive"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_slow_callback_does_not_delay_pong(server_factory, mode: Mode) -> None:  # type: ignore[no-untyped-def]
+    handle = server_factory("node", ping_interval=200, ping_timeout=150)
+    done: list[object] = []
+
+    def slow(data: object) -> None:
+        gevent.sleep(1.2)  # far longer than interval + timeout
+        done.append(data)
+
+    with build(geventio.ClientBuilder(handle.url).on_data(slow), mode) as client:
+        client.send("slow")
+        client.send("slower")
+        deadline = time.monotonic() + 5
+        while len(done) < 2 and time.monotonic() < deadline:
+            gevent.sleep(0.05)
+        assert done == ["slow", "slower"]
+        assert client.connected
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("kind", ["python", "node"])
+def test_silent_server_gives_ping_timeout_on_time(server_factory, kind: str, mode: Mode) -> None:  # type: ignore[no-untyped-def]
+    interval, timeout = (1000, 500) if kind == "python" else (300, 200)
+    handle = server_factory(kind, ping_interval=interval, ping_timeout=timeout)
+    closes: list[CloseReason] = []
+    client = build(geventio.ClientBuilder(handle.url).on_close(closes.append), mode)
+    handle.pause()  # SIGSTOP: the server goes silent, sockets stay open
+    try:
+        start = time.monotonic()
+        reason = client.wait(5)
+        elapsed = time.monotonic() - start
+    finally:
+        handle.resume()
+    assert reason is CloseReason.PING_TIMEOUT
+    assert elapsed <= (interval + timeout) / 1000 + 0.5
+    assert closes == [CloseReason.PING_TIMEOUT]
+    assert not client.connected
