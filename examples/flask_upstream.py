@@ -47,6 +47,11 @@ class Upstream:
                 )
             return self._client
 
+    def close(self) -> None:
+        """Disconnect the shared client, if it was connected."""
+        if self._client is not None:
+            self._client.disconnect()
+
     def ask(self, question: str, timeout: float = 5.0) -> str:
         """Send ``question`` and block this greenlet until its reply.
 
@@ -67,6 +72,7 @@ def create_app(upstream_url: str) -> Flask:
     """A Flask app with one ``/ask`` view that relays ``q`` to the upstream server."""
     app = Flask(__name__)
     upstream = Upstream(upstream_url)
+    app.config["upstream"] = upstream  # so that the app's owner can close it
 
     @app.get("/ask")
     def ask() -> ResponseReturnValue:

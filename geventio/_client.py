@@ -426,6 +426,8 @@ class Client:
 
     def _handle(self, events: list[Event]) -> None:
         o = self._opts
+        if self._conn.has_output:  # a PONG goes out before delivery can block on a full inbox
+            self._wake.set()
         for event in events:
             if isinstance(event, MessageReceived):
                 if o.on_data is not None:

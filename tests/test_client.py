@@ -282,3 +282,12 @@ def test_connect_shortcut(server: ServerHandle) -> None:
         assert client.receive(5) == "hi"
     with pytest.raises(ValueError, match="unknown option"):
         geventio.connect(server.url, nope=1)
+
+
+def test_binary_as_base64_text_frames(node_server: ServerHandle, mode: Mode) -> None:
+    """With ``b64=1`` the node server sends binary as ``b<base64>`` text, also over WebSocket."""
+    with build(geventio.ClientBuilder(node_server.url).query({"b64": "1"}), mode) as client:
+        client.send(b"\x00\xffbin")
+        assert client.receive(5) == b"\x00\xffbin"
+        client.send("cmd:pushbin:3:10")
+        assert receive_all(client, 3) == [struct.pack(">I", i) + bytes(6) for i in range(3)]
