@@ -116,6 +116,7 @@ class Client:
 
         :raises ConnectionClosed: once the client is closed or closing.
         :raises TypeError: for any other type.
+        :raises ValueError: for text that UTF-8 cannot encode (a lone surrogate).
         """
         self.emit(Packet(PacketId.MESSAGE, data))
 

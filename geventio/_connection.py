@@ -186,7 +186,8 @@ class Connection:
         if pid is PacketId.MESSAGE:
             return [PacketReceived(packet), MessageReceived(packet.data)]
         if pid is PacketId.PING:
-            self._outbox.append(Packet(PacketId.PONG, packet.data))
+            if self.state is State.OPEN:  # while closing, nothing may follow the CLOSE
+                self._outbox.append(Packet(PacketId.PONG, packet.data))
             self._reset_deadline(now)
         elif pid is PacketId.CLOSE:
             return [PacketReceived(packet), *self._closed(CloseReason.SERVER_DISCONNECT)]
@@ -216,9 +217,16 @@ class Connection:
         """Queue a packet.
 
         :raises ConnectionClosed: once :meth:`close` was called or the session ended.
+        :raises ValueError: for text that UTF-8 cannot encode (a lone surrogate).
         """
         if self.state is State.CLOSED or self.state is State.CLOSING:
             raise ConnectionClosed(self.close_reason or CloseReason.CLIENT_DISCONNECT)
+        data = packet.data
+        if isinstance(data, str) and not data.isascii():
+            try:
+                data.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValueError(f"text is not encodable as UTF-8: {exc}") from None
         self._outbox.append(packet)
 
     def should_poll(self) -> bool:
@@ -321,7 +329,9 @@ class Connection:
 
         Idempotent; does nothing once closing or closed. Before the session is open it ends it.
         """
-        if self.state is State.OPEN:
+        if self.state is State.CONNECTING:
+            self._closed(CloseReason.CLIENT_DISCONNECT)
+        elif self.state is State.OPEN:
             self._move("close")
             self._outbox.append(Packet(PacketId.CLOSE))
             if self.upgrade is Upgrade.PROBING:

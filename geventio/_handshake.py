@@ -54,7 +54,7 @@ def parse_handshake(data: str) -> Handshake:
     """
     try:
         obj = json.loads(data)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ProtocolError(f"handshake is not JSON: {data[:100]!r}") from exc
     if not isinstance(obj, dict):
         raise ProtocolError(f"handshake is not a JSON object: {data[:100]!r}")

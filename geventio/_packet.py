@@ -64,6 +64,9 @@ class Packet:
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Packet is immutable")
 
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("Packet is immutable")
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Packet):
             return NotImplemented
