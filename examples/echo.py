@@ -20,13 +20,14 @@ def start_server(port: int = 0) -> pywsgi.WSGIServer:
     """Start an Engine.IO echo server on 127.0.0.1 in this process; returns the started server."""
     eio = engineio.Server(async_mode="gevent", ping_interval=5, ping_timeout=5, logger=False)
 
-    @eio.on("connect")
     def on_connect(sid: str, environ: dict[str, object]) -> None:
         eio.send(sid, "welcome")
 
-    @eio.on("message")
     def on_message(sid: str, data: str | bytes) -> None:
         eio.send(sid, data)
+
+    eio.on("connect", on_connect)
+    eio.on("message", on_message)
 
     server = pywsgi.WSGIServer(
         ("127.0.0.1", port), engineio.WSGIApp(eio), handler_class=WebSocketHandler, log=None

@@ -29,8 +29,8 @@ def test_echo_demo_runs() -> None:
 def test_flask_view_calls_the_upstream_from_many_greenlets() -> None:
     sys.path.insert(0, str(EXAMPLES))
     try:
-        import echo  # type: ignore[import-not-found]
-        import flask_upstream  # type: ignore[import-not-found]
+        import echo  # noqa: PLC0415 - from the examples folder
+        import flask_upstream  # noqa: PLC0415
     finally:
         sys.path.remove(str(EXAMPLES))
     server = echo.start_server()

@@ -7,7 +7,7 @@ import time
 import gevent
 import pytest
 from helpers import MODES, Mode, build, receive_all
-from servers import ServerHandle
+from servers import ServerFactory, ServerHandle, ServerKind
 
 import geventio
 from geventio import CloseReason, ConnectError
@@ -62,7 +62,7 @@ def test_messages_sent_during_the_upgrade_arrive_once_in_order(server: ServerHan
 
 
 @pytest.mark.parametrize("kind", ["python", "node"])
-def test_no_websocket_on_the_server(server_factory, kind: str) -> None:  # type: ignore[no-untyped-def]
+def test_no_websocket_on_the_server(server_factory: ServerFactory, kind: ServerKind) -> None:
     handle = server_factory(kind, transports=("polling",))
     with geventio.ClientBuilder(handle.url).build() as client:
         assert client.transport == "polling"
@@ -78,7 +78,7 @@ def test_no_websocket_on_the_server(server_factory, kind: str) -> None:  # type:
 
 
 @pytest.mark.parametrize("kind", ["python", "node"])
-def test_server_without_upgrades(server_factory, kind: str) -> None:  # type: ignore[no-untyped-def]
+def test_server_without_upgrades(server_factory: ServerFactory, kind: ServerKind) -> None:
     handle = server_factory(kind, upgrades=False)
     with geventio.ClientBuilder(handle.url).build() as client:
         assert client.handshake.upgrades == ()
@@ -89,7 +89,9 @@ def test_server_without_upgrades(server_factory, kind: str) -> None:  # type: ig
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("kind", ["python", "node"])
-def test_pong_keeps_the_session_alive(server_factory, kind: str, mode: Mode) -> None:  # type: ignore[no-untyped-def]
+def test_pong_keeps_the_session_alive(
+    server_factory: ServerFactory, kind: ServerKind, mode: Mode
+) -> None:
     # python-engineio rounds pingInterval down to whole seconds
     interval, timeout = (1000, 500) if kind == "python" else (200, 150)
     handle = server_factory(kind, ping_interval=interval, ping_timeout=timeout)
@@ -106,7 +108,7 @@ def test_pong_keeps_the_session_alive(server_factory, kind: str, mode: Mode) -> 
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_slow_callback_does_not_delay_pong(server_factory, mode: Mode) -> None:  # type: ignore[no-untyped-def]
+def test_slow_callback_does_not_delay_pong(server_factory: ServerFactory, mode: Mode) -> None:
     handle = server_factory("node", ping_interval=200, ping_timeout=150)
     done: list[object] = []
 
@@ -126,7 +128,9 @@ def test_slow_callback_does_not_delay_pong(server_factory, mode: Mode) -> None: 
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("kind", ["python", "node"])
-def test_silent_server_gives_ping_timeout_on_time(server_factory, kind: str, mode: Mode) -> None:  # type: ignore[no-untyped-def]
+def test_silent_server_gives_ping_timeout_on_time(
+    server_factory: ServerFactory, kind: ServerKind, mode: Mode
+) -> None:
     interval, timeout = (1000, 500) if kind == "python" else (300, 200)
     handle = server_factory(kind, ping_interval=interval, ping_timeout=timeout)
     closes: list[CloseReason] = []

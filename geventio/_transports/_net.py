@@ -156,7 +156,8 @@ def map_errors(what: str, *, connecting: bool) -> Iterator[None]:
 
 
 def _describe(exc: BaseException) -> str:
+    """The most telling text: urllib3 wraps the real cause in ``reason``."""
     reason = getattr(exc, "reason", None)
-    if isinstance(exc, urllib3.exceptions.NewConnectionError) or reason is None:
-        return str(exc) or type(exc).__name__
-    return str(reason)
+    if isinstance(exc, urllib3.exceptions.HTTPError) and isinstance(reason, BaseException):
+        return str(reason) or type(reason).__name__
+    return str(exc) or type(exc).__name__

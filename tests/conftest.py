@@ -1,0 +1,133 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import pytest
+from servers import (
+    SERVER_KINDS,
+    NodeSetupError,
+    ServerFactory,
+    ServerHandle,
+    ServerKind,
+    ServerOptions,
+    ServerStartError,
+    start_server_with,
+    transport_tuple,
+)
+
+# Every test fails on an error reaching the gevent hub or a client greenlet left alive.
+pytest_plugins = ["client_checks"]
+
+# =========================================================================
+# Real Engine.IO test servers (tests/servers/): python-engineio and Node engine.io
+# =========================================================================
+
+
+def _start_or_fail(kind: ServerKind, options: ServerOptions) -> ServerHandle:
+    """Start a server; turn setup problems into a clear test failure (never a skip)."""
+    try:
+        return start_server_with(kind, options)
+    except NodeSetupError as exc:
+        pytest.fail(f"node test server unavailable: {exc}", pytrace=False)
+    except ServerStartError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+class _SessionServers:
+    """One default-configured server per kind, shared by the whole session.
+
+    A server that a test killed (or that crashed) is transparently restarted;
+    a paused one is resumed.  A server that failed to start keeps failing
+    fast instead of retrying for every test.
+    """
+
+    def __init__(self) -> None:
+        self._handles: dict[ServerKind, ServerHandle] = {}
+        self._failures: dict[ServerKind, str] = {}
+
+    def get(self, kind: ServerKind) -> ServerHandle:
+        if kind in self._failures:
+            pytest.fail(self._failures[kind], pytrace=False)
+        handle = self._handles.get(kind)
+        if handle is not None and handle.alive:
+            handle.resume()
+            return handle
+        if handle is not None:
+            handle.stop()
+        try:
+            handle = start_server_with(kind, ServerOptions())
+        except ServerStartError as exc:
+            prefix = "node test server unavailable: " if isinstance(exc, NodeSetupError) else ""
+            self._failures[kind] = f"{prefix}{exc}"
+            pytest.fail(self._failures[kind], pytrace=False)
+        self._handles[kind] = handle
+        return handle
+
+    def stop_all(self) -> None:
+        for handle in self._handles.values():
+            handle.stop()
+        self._handles.clear()
+
+
+@pytest.fixture(scope="session")
+def _session_servers() -> Iterator[_SessionServers]:
+    cache = _SessionServers()
+    yield cache
+    cache.stop_all()
+
+
+@pytest.fixture(params=SERVER_KINDS, ids=["py", "node"])
+def server(request: pytest.FixtureRequest, _session_servers: _SessionServers) -> ServerHandle:
+    """A default-configured server, once per kind: tests using it run against both."""
+    kind: ServerKind = request.param
+    return _session_servers.get(kind)
+
+
+@pytest.fixture
+def py_server(_session_servers: _SessionServers) -> ServerHandle:
+    """The session's default-configured python-engineio server."""
+    return _session_servers.get("python")
+
+
+@pytest.fixture
+def node_server(_session_servers: _SessionServers) -> ServerHandle:
+    """The session's default-configured Node engine.io server."""
+    return _session_servers.get("node")
+
+
+@pytest.fixture
+def server_factory() -> Iterator[ServerFactory]:
+    """Start servers with custom options; all of them are stopped after the test."""
+    started: list[ServerHandle] = []
+
+    def factory(
+        kind: ServerKind,
+        *,
+        ping_interval: int = 25000,
+        ping_timeout: int = 20000,
+        transports: Sequence[str] = ("polling", "websocket"),
+        upgrades: bool = True,
+        max_payload: int = 1_000_000,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
+        client_ca: str | None = None,
+    ) -> ServerHandle:
+        options = ServerOptions(
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            transports=transport_tuple(transports),
+            upgrades=upgrades,
+            max_payload=max_payload,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            client_ca=client_ca,
+        )
+        handle = _start_or_fail(kind, options)
+        started.append(handle)
+        return handle
+
+    yield factory
+    for handle in started:
+        handle.stop()
