@@ -15,6 +15,7 @@ import sys
 
 import gevent.event
 import gevent.lock
+from echo import start_server  # the embedded echo server of the demo (examples/echo.py)
 from flask import Flask, jsonify, request
 from flask.typing import ResponseReturnValue
 from gevent import pywsgi
@@ -90,8 +91,6 @@ def main() -> None:
     if len(sys.argv) > 1:
         url = sys.argv[1]
     else:
-        from echo import start_server  # the embedded echo server of the demo
-
         server = start_server()
         url = f"http://127.0.0.1:{server.server_port}"
     app = create_app(url)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
+from typing import Any, cast
 
 import pytest
 from servers import (
@@ -13,8 +14,8 @@ from servers import (
     ServerKind,
     ServerOptions,
     ServerStartError,
+    start_server,
     start_server_with,
-    transport_tuple,
 )
 
 # Every test fails on an error reaching the gevent hub or a client greenlet left alive.
@@ -23,16 +24,6 @@ pytest_plugins = ["client_checks"]
 # =========================================================================
 # Real Engine.IO test servers (tests/servers/): python-engineio and Node engine.io
 # =========================================================================
-
-
-def _start_or_fail(kind: ServerKind, options: ServerOptions) -> ServerHandle:
-    """Start a server; turn setup problems into a clear test failure (never a skip)."""
-    try:
-        return start_server_with(kind, options)
-    except NodeSetupError as exc:
-        pytest.fail(f"node test server unavailable: {exc}", pytrace=False)
-    except ServerStartError as exc:
-        pytest.fail(str(exc), pytrace=False)
 
 
 class _SessionServers:
@@ -102,32 +93,15 @@ def server_factory() -> Iterator[ServerFactory]:
     """Start servers with custom options; all of them are stopped after the test."""
     started: list[ServerHandle] = []
 
-    def factory(
-        kind: ServerKind,
-        *,
-        ping_interval: int = 25000,
-        ping_timeout: int = 20000,
-        transports: Sequence[str] = ("polling", "websocket"),
-        upgrades: bool = True,
-        max_payload: int = 1_000_000,
-        tls_cert: str | None = None,
-        tls_key: str | None = None,
-        client_ca: str | None = None,
-    ) -> ServerHandle:
-        options = ServerOptions(
-            ping_interval=ping_interval,
-            ping_timeout=ping_timeout,
-            transports=transport_tuple(transports),
-            upgrades=upgrades,
-            max_payload=max_payload,
-            tls_cert=tls_cert,
-            tls_key=tls_key,
-            client_ca=client_ca,
-        )
-        handle = _start_or_fail(kind, options)
+    def factory(kind: ServerKind, **options: Any) -> ServerHandle:
+        try:
+            handle = start_server(kind, **options)
+        except ServerStartError as exc:
+            prefix = "node test server unavailable: " if isinstance(exc, NodeSetupError) else ""
+            pytest.fail(f"{prefix}{exc}", pytrace=False)
         started.append(handle)
         return handle
 
-    yield factory
+    yield cast(ServerFactory, factory)
     for handle in started:
         handle.stop()
