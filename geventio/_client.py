@@ -26,6 +26,7 @@ from geventio._connection import (
     Opened,
     PacketReceived,
     State,
+    Upgrade,
 )
 from geventio._handshake import CloseReason, Handshake
 from geventio._mailbox import CLOSED, Mailbox, Message, Options
@@ -37,6 +38,7 @@ from geventio._url import parse_url
 from geventio.exceptions import (
     ConnectError,
     ConnectionClosed,
+    ConnectTimeout,
     EngineIOError,
     ProtocolError,
     TransportError,
@@ -247,6 +249,7 @@ class Client:
                 raise ConnectError("the server closed the WebSocket before the open packet")
             events = self._conn.receive_frame(first, monotonic())
             self._check_open(events)
+            self._ws.set_io_timeout(self._heartbeat_window())
             self._start()
             self._handle(events)
         except BaseException:
@@ -288,27 +291,40 @@ class Client:
             ws = self._connect_ws(self.sid)
             try:
                 ws.send([probe])
-                self._conn.receive_probe(ws.recv(self._opts.timeout, connecting=True) or "")
+                answer = ws.recv(self._opts.timeout, connecting=True)
+                if self._finished or self._conn.upgrade is not Upgrade.PROBING:
+                    raise ConnectError(f"the session closed during the upgrade ({self._reason})")
+                self._conn.receive_probe(answer or "")
             except BaseException:
                 ws.close(min(1.0, self._opts.timeout))
                 raise
         except BaseException:
             self._conn.probe_failed()
             raise
-        self._ws = ws
+        self._ws = ws  # from here on, closing the client closes it too
         self._wake.set()
         self._upgraded.wait(self._opts.timeout)
         if self._finished:
             raise ConnectError(f"the session closed during the upgrade ({self._reason})")
         if self._conn.transport != "websocket":
-            error = TransportError("polling did not pause in time for the upgrade")
+            # python-engineio keeps answering NOOP to polls once the probe succeeded, so the
+            # session cannot go back to polling: it ends.
+            error = ConnectTimeout("polling did not pause in time for the upgrade")
             self._handle(self._conn.connection_lost(error))
             raise error
 
     def _abort(self) -> None:
-        """Tear down a client that failed to open; no callback fires."""
-        self._finished = True
-        self._reason = CloseReason.TRANSPORT_ERROR
+        """Tear down a client whose ``build*`` fails.
+
+        A session that opened is closed as by :meth:`disconnect` (the server is told, and
+        ``on_close`` fires after ``on_open``); before that, no callback fires.
+        """
+        if self._conn.state is not State.CONNECTING and self._writer is not None:
+            self.disconnect()
+            return
+        if not self._finished:
+            self._finished = True
+            self._reason = CloseReason.TRANSPORT_ERROR
         self._stop_greenlets()
         if self._dispatcher is not None:
             self._dispatcher.kill()
@@ -338,7 +354,7 @@ class Client:
                 body = polling.get(self.sid, read_timeout)
             except EngineIOError as exc:
                 conn.poll_finished()
-                self._handle(conn.connection_lost(exc))
+                self._lost(exc)
                 return
             self._handle(conn.receive_payload(body, monotonic()))
             conn.poll_finished()
@@ -352,12 +368,20 @@ class Client:
             try:
                 frame = ws.recv()
             except EngineIOError as exc:
-                self._handle(conn.connection_lost(exc))
+                self._lost(exc)
                 return
             if frame is None:
                 self._handle(conn.connection_lost(None))
                 return
             self._handle(conn.receive_frame(frame, monotonic()))
+
+    def _lost(self, error: EngineIOError) -> None:
+        """I/O failed: past the heartbeat deadline that is a ping timeout, else a lost transport."""
+        self._handle(self._conn.tick(monotonic()) or self._conn.connection_lost(error))
+
+    def _heartbeat_window(self) -> float:
+        """How long a WebSocket read or write may block: past it, the heartbeat has failed."""
+        return self.handshake.ping_interval + self.handshake.ping_timeout + 1.0
 
     def _write_loop(self) -> None:
         conn = self._conn
@@ -372,7 +396,7 @@ class Client:
             try:
                 self._flush()
             except EngineIOError as exc:
-                self._handle(conn.connection_lost(exc))
+                self._lost(exc)
                 return
             if conn.state is State.CLOSING and conn.flushed:
                 return
@@ -395,6 +419,7 @@ class Client:
     def _finish_upgrade(self) -> None:
         assert self._ws is not None
         assert self._polling is not None
+        self._ws.set_io_timeout(self._heartbeat_window())
         self._ws.send(self._conn.finish_upgrade())
         self._polling.close()
         self._polling = None
@@ -412,7 +437,9 @@ class Client:
             callback, arg = item
             try:
                 callback(arg)
-            except Exception:
+            except (gevent.GreenletExit, KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException:  # gevent.Timeout too: one bad callback stops nothing
                 logger.exception("a geventio callback raised (the client carries on)")
 
     # -- events -----------------------------------------------------------------------------

@@ -187,7 +187,8 @@ class Connection:
             return [PacketReceived(packet), MessageReceived(packet.data)]
         if pid is PacketId.PING:
             if self.state is State.OPEN:  # while closing, nothing may follow the CLOSE
-                self._outbox.append(Packet(PacketId.PONG, packet.data))
+                # at the front: the PONG must not wait behind a backlog of messages
+                self._outbox.appendleft(Packet(PacketId.PONG, packet.data))
             self._reset_deadline(now)
         elif pid is PacketId.CLOSE:
             return [PacketReceived(packet), *self._closed(CloseReason.SERVER_DISCONNECT)]

@@ -75,8 +75,8 @@ def parse_url(
     secure = _SCHEMES[scheme]
     if path is None:
         path = parts.path if parts.path not in ("", "/") else _DEFAULT_PATH
-    if not path.startswith("/"):
-        path = "/" + path
+    # as the JS client does: a leading and a trailing slash ("/engine.io" -> "/engine.io/")
+    path = "/" + path.strip("/") + "/" if path.strip("/") else "/"
     params: list[tuple[str, str]] = []
     if parts.query:
         params.extend(parse_qsl(parts.query, keep_blank_values=True))

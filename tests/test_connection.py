@@ -999,3 +999,11 @@ def test_send_rejects_text_that_utf8_cannot_encode() -> None:
         conn.send(Packet(PacketId.MESSAGE, "a\ud800"))
     conn.send(Packet(PacketId.MESSAGE, "ok é"))
     assert conn.next_post() == "4ok é".encode()
+
+
+def test_pong_goes_before_a_backlog_of_messages() -> None:
+    conn = opened()
+    for i in range(40):
+        conn.send(Packet(PacketId.MESSAGE, f"m{i}"))
+    conn.receive_payload(b"2", 1.0)
+    assert conn.next_post() == b"\x1e".join([b"3"] + [f"4m{i}".encode() for i in range(15)])

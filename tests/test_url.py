@@ -77,7 +77,7 @@ def test_host_header() -> None:
         ("http://example.com?a=1", "/engine.io/"),
         ("http://example.com/?a=1", "/engine.io/"),
         ("http://example.com/socket.io/", "/socket.io/"),
-        ("http://example.com/socket.io", "/socket.io"),
+        ("http://example.com/socket.io", "/socket.io/"),  # trailing slash added, as in JS
         ("http://example.com/engine.io/", "/engine.io/"),
         ("ws://example.com/custom/path/", "/custom/path/"),
     ],
@@ -92,6 +92,7 @@ def test_default_path(url: str, path: str) -> None:
         ("http://example.com", "/socket.io/", "/socket.io/"),
         ("http://example.com/ignored/", "/socket.io/", "/socket.io/"),
         ("http://example.com", "socket.io/", "/socket.io/"),
+        ("http://example.com", "/engine.io", "/engine.io/"),
         ("http://example.com/", "/engine.io/", "/engine.io/"),
         ("http://example.com/", "/", "/"),
     ],

@@ -109,6 +109,8 @@ class PollingTransport:
                 timeout=pool_timeout,
                 ssl_context=cast(ssl.SSLContext, CooperativeSSLContext(context)),
                 cert_reqs=context.verify_mode,
+                # urllib3 checks the hostname itself unless told the context decides
+                assert_hostname=None if context.check_hostname else False,
                 retries=False,
             )
         else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ssl
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import gevent.lock
 import gevent.socket
@@ -19,6 +19,7 @@ from wsproto.events import (
     AcceptConnection,
     BytesMessage,
     CloseConnection,
+    Event,
     Message,
     Ping,
     RejectConnection,
@@ -57,6 +58,8 @@ class WebSocketTransport:
         self._size = 0
         self._closed = False
         self._eof = False
+        self._io_timeout: float | None = None
+        self._error: ProtocolError | None = None
 
     @classmethod
     def connect(
@@ -98,7 +101,7 @@ class WebSocketTransport:
             except BaseException:
                 sock.close()
                 raise
-        sock.settimeout(None)
+        transport.set_io_timeout(None)
         return transport
 
     def _handshake(self, what: str, cookies: CookieJar) -> None:
@@ -135,9 +138,18 @@ class WebSocketTransport:
             f"{what}: HTTP {reject.status_code}: {text[:200]}", status=reject.status_code, body=text
         )
 
-    def _collect(self, events: object) -> None:
-        """Turn wsproto events into complete messages; answer pings and the close."""
-        for event in events:  # type: ignore[attr-defined]
+    def _collect(self, events: Iterable[Event]) -> None:
+        """Turn wsproto events into complete messages; answer pings and the close.
+
+        A protocol error is kept until the messages before it have been taken by :meth:`recv`.
+        """
+        try:
+            self._collect_events(events)
+        except ProtocolError as exc:
+            self._error = exc
+
+    def _collect_events(self, events: Iterable[Event]) -> None:
+        for event in events:
             if isinstance(event, Message):
                 self._size += len(event.data)
                 if self._size > self._max:
@@ -153,6 +165,11 @@ class WebSocketTransport:
             elif isinstance(event, Ping):
                 self._write(self._ws.send(event.response()))
             elif isinstance(event, CloseConnection):
+                if self._ws.state is ConnectionState.OPEN:
+                    # wsproto reports invalid framing (bad UTF-8, masked frame, bad opcode) as a
+                    # close event without the peer having closed: that is a protocol error.
+                    self._write(self._ws.send(CloseConnection(event.code, event.reason)))
+                    raise ProtocolError(f"invalid WebSocket data: {event.reason} ({event.code})")
                 if self._ws.state is ConnectionState.REMOTE_CLOSING:
                     self._write(self._ws.send(event.response()))
                 self._eof = True
@@ -161,10 +178,20 @@ class WebSocketTransport:
         with self._lock:
             self._sock.sendall(data)
 
+    def set_io_timeout(self, timeout: float | None) -> None:
+        """Bound every later read and write (the session passes its heartbeat window).
+
+        A read that sees no byte, or a write that cannot finish, within it raises
+        :class:`TransportError`.
+        """
+        self._io_timeout = timeout
+        self._sock.settimeout(timeout)
+
     def recv(self, timeout: float | None = None, *, connecting: bool = False) -> Frame | None:
         """The next complete message (``bytes`` for binary), or ``None`` once the peer closed.
 
-        Blocks the calling greenlet until a message arrives; only one greenlet may call it.
+        Blocks the calling greenlet until a message arrives, at most ``timeout`` (default: the
+        I/O timeout); only one greenlet may call it.
 
         :raises TransportError: on a network failure, or past ``timeout`` when one is given
             (:class:`ConnectError` and :class:`ConnectTimeout` while ``connecting``).
@@ -172,14 +199,17 @@ class WebSocketTransport:
         """
         with map_errors("WebSocket read", connecting=connecting):
             while not self._messages:
+                if self._error is not None:
+                    raise self._error
                 if self._eof:
                     return None
-                self._sock.settimeout(timeout)
+                if timeout is not None:
+                    self._sock.settimeout(timeout)
                 try:
                     data = self._sock.recv(_RECV_SIZE)
                 finally:
                     if timeout is not None:
-                        self._sock.settimeout(None)
+                        self._sock.settimeout(self._io_timeout)
                 if not data:
                     self._eof = True
                     return None

@@ -1,0 +1,139 @@
+"""Failure paths: broken frames, stalled peers, closes during an upgrade, failed builds."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+
+import gevent
+import pytest
+import trustme
+from scripted import OPEN, frame, websocket_server
+from servers import ServerFactory, ServerHandle
+
+import geventio
+from geventio import CloseReason, ConnectError, ProtocolError
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        frame(0x1, b"4\xff\xfe"),  # a text frame that is not UTF-8
+        frame(0x3, b"x"),  # a reserved opcode
+        frame(0x1, b"9nope"),  # an unknown packet type
+        frame(0x1, b"b!!!"),  # invalid base64
+    ],
+)
+def test_broken_websocket_frames_are_protocol_errors(bad: bytes) -> None:
+    errors: list[geventio.EngineIOError] = []
+    with websocket_server(frame(0x1, OPEN.encode()), bad) as port:
+        builder = geventio.ClientBuilder(f"http://127.0.0.1:{port}").on_error(errors.append)
+        client = builder.timeout(5).build_websocket()
+        assert client.wait(5) is CloseReason.TRANSPORT_ERROR
+        assert len(errors) == 1
+        assert isinstance(errors[0], ProtocolError)
+
+
+def test_a_stalled_peer_under_a_blocked_write_gives_ping_timeout(
+    server_factory: ServerFactory,
+) -> None:
+    handle = server_factory("node", ping_interval=500, ping_timeout=500)
+    client = geventio.ClientBuilder(handle.url).build_websocket()
+    handle.pause()  # stops reading: the socket buffers fill and the writer blocks
+    try:
+        start = time.monotonic()
+        for _ in range(40):
+            client.send(b"x" * 500_000)
+        assert client.wait(6) is CloseReason.PING_TIMEOUT
+        assert time.monotonic() - start < 4
+    finally:
+        handle.resume()
+
+
+def test_a_backlog_does_not_delay_the_pong(server_factory: ServerFactory) -> None:
+    handle = server_factory("node", ping_interval=300, ping_timeout=300)
+    with geventio.ClientBuilder(handle.url).build_polling() as client:
+        for i in range(5000):
+            client.send(f"m{i}")
+        received = [client.receive(10) for _ in range(5000)]
+        assert received == [f"m{i}" for i in range(5000)]
+        assert client.connected
+
+
+def test_disconnect_during_an_upgrade(server: ServerHandle) -> None:
+    client = geventio.ClientBuilder(server.url).build_polling()
+
+    def upgrade() -> BaseException | None:
+        try:
+            client.upgrade()
+        except ConnectError as exc:
+            return exc
+        return None
+
+    task = gevent.spawn(upgrade)
+    gevent.sleep(0)  # the upgrade is now connecting its probe
+    client.disconnect()
+    assert isinstance(task.get(timeout=5), ConnectError)
+    assert client.close_reason is CloseReason.CLIENT_DISCONNECT
+
+
+def test_a_failed_build_after_the_handshake_closes_the_session(
+    server_factory: ServerFactory,
+) -> None:
+    handle = server_factory("python", upgrades=False)
+    calls: list[object] = []
+    builder = (
+        geventio.ClientBuilder(handle.url)
+        .on_open(lambda hs: calls.append(("open", hs.sid)))
+        .on_close(lambda reason: calls.append(("close", reason)))
+    )
+    with pytest.raises(ConnectError, match="offers no upgrade"):
+        builder.build_websocket_with_upgrade()
+    assert [c[0] for c in calls] == ["open", "close"]  # type: ignore[index]
+    sid = calls[0][1]  # type: ignore[index]
+    with geventio.ClientBuilder(handle.url).build() as probe:
+        probe.send(f"cmd:stats:{sid}")
+        assert json.loads(str(probe.receive(5))) == {"messages": 0, "closed": True}
+
+
+def test_a_callback_raising_gevent_timeout_stops_nothing(server: ServerHandle) -> None:
+    got: list[object] = []
+
+    def on_data(data: object) -> None:
+        if data == "slow":
+            with gevent.Timeout(0.01):
+                gevent.sleep(1)
+        got.append(data)
+
+    with geventio.ClientBuilder(server.url).on_data(on_data).build() as client:
+        client.send("slow")
+        client.send("after")
+        deadline = time.monotonic() + 5
+        while got != ["after"] and time.monotonic() < deadline:
+            gevent.sleep(0.01)
+        assert got == ["after"]
+
+
+def test_path_without_trailing_slash(server: ServerHandle) -> None:
+    with geventio.ClientBuilder(server.url + "/engine.io").build() as client:
+        client.send("slash")
+        assert client.receive(5) == "slash"
+
+
+@pytest.mark.parametrize("method", ["build_polling", "build_websocket"])
+def test_check_hostname_off_is_honoured_on_both_transports(
+    server_factory: ServerFactory, tmp_path_factory: pytest.TempPathFactory, method: str
+) -> None:
+    ca = trustme.CA()
+    tmp = tmp_path_factory.mktemp("names")
+    issued = ca.issue_cert("example.org")
+    issued.cert_chain_pems[0].write_to_path(str(tmp / "c.pem"))
+    issued.private_key_pem.write_to_path(str(tmp / "k.pem"))
+    handle = server_factory("node", tls_cert=str(tmp / "c.pem"), tls_key=str(tmp / "k.pem"))
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    context.check_hostname = False  # the chain is still verified
+    with getattr(geventio.ClientBuilder(handle.url).tls_config(context), method)() as client:
+        client.send("names")
+        assert client.receive(5) == "names"
