@@ -11,6 +11,7 @@ import ssl
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 
+import gevent
 import gevent.lock
 import gevent.socket
 from wsproto import ConnectionType, WSConnection
@@ -37,7 +38,7 @@ from geventio._transports._net import (
     wrap_tls,
 )
 from geventio._url import Endpoint
-from geventio.exceptions import ConnectError, ProtocolError, TransportError
+from geventio.exceptions import ConnectError, ConnectTimeout, ProtocolError, TransportError
 
 __all__ = ["WebSocketTransport"]
 
@@ -82,7 +83,9 @@ class WebSocketTransport:
         :raises ConnectTimeout: a step ran past ``timeout``.
         """
         what = f"WebSocket {endpoint.path}"
-        with map_errors(what, connecting=True):
+        # each socket step is bounded by ``timeout``, and so is the whole (DNS, trickling peer)
+        deadline = gevent.Timeout(timeout, ConnectTimeout(f"{what}: timed out"))
+        with deadline, map_errors(what, connecting=True):
             sock = open_socket(endpoint.host, endpoint.port, timeout)
             try:
                 if endpoint.secure:
