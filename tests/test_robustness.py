@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import ssl
 import time
 
@@ -137,3 +138,22 @@ def test_check_hostname_off_is_honoured_on_both_transports(
     with getattr(geventio.ClientBuilder(handle.url).tls_config(context), method)() as client:
         client.send("names")
         assert client.receive(5) == "names"
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_no_socket_is_left_open_after_close(server: ServerHandle) -> None:
+    builder = geventio.ClientBuilder(server.url)
+    with builder.build():  # warm up: imports, resolver, pools
+        pass
+    before = _open_fds()
+    for _ in range(20):
+        for client in (builder.build(), builder.build_polling(), builder.build_websocket()):
+            client.send("x")
+            assert client.receive(5) == "x"
+            client.disconnect()
+    gevent.sleep(0.1)
+    assert _open_fds() <= before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import gevent
@@ -62,9 +63,17 @@ def test_messages_sent_during_the_upgrade_arrive_once_in_order(server: ServerHan
 
 
 @pytest.mark.parametrize("kind", ["python", "node"])
-def test_no_websocket_on_the_server(server_factory: ServerFactory, kind: ServerKind) -> None:
+def test_no_websocket_on_the_server(
+    server_factory: ServerFactory, kind: ServerKind, caplog: pytest.LogCaptureFixture
+) -> None:
+    """python-engineio offers the upgrade and refuses the probe (400); node offers none."""
     handle = server_factory(kind, transports=("polling",))
-    with geventio.ClientBuilder(handle.url).build() as client:
+    with caplog.at_level(logging.INFO, logger="geventio"):
+        client = geventio.ClientBuilder(handle.url).build()
+    if kind == "python":
+        assert client.handshake.upgrades == ("websocket",)
+        assert any("staying on polling" in r.getMessage() for r in caplog.records)
+    with client:
         assert client.transport == "polling"
         client.send("still here")
         assert client.receive(5) == "still here"
