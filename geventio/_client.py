@@ -221,15 +221,20 @@ class Client:
         try:
             events = self._conn.receive_payload(self._polling.handshake(), monotonic())
             self._check_open(events)
-            self._start()
+            upgrading = upgrade == "require" or (upgrade == "try" and self._conn.can_upgrade())
+            # Probe before the first long-poll, as python-engineio's client does: a GET in
+            # flight would hold the upgrade until the server ends it (up to 100 ms on node).
+            # The server keeps what it sends meanwhile and flushes it on the new transport.
+            self._start(reader=not upgrading)
             self._handle(events)
-            if upgrade == "require" or (upgrade == "try" and self._conn.can_upgrade()):
+            if upgrading:
                 try:
                     self.upgrade()
                 except ConnectError as exc:
                     if upgrade == "require" or self._finished:
                         raise
                     logger.info("staying on polling: %s", exc)
+                    self._spawn_reader()
         except BaseException:
             self._abort()
             raise
@@ -272,11 +277,16 @@ class Client:
             error = next((e.error for e in events if isinstance(e, Closed)), None)
             raise error or ProtocolError("the server did not open the session")
 
-    def _start(self) -> None:
+    def _start(self, *, reader: bool = True) -> None:
         o = self._opts
         if any((o.on_open, o.on_data, o.on_packet, o.on_error, o.on_close, o.on_upgrade)):
             self._dispatcher = gevent.spawn(self._dispatch_loop)
         self._writer = gevent.spawn(self._guarded, self._write_loop)
+        if reader:
+            self._spawn_reader()
+
+    def _spawn_reader(self) -> None:
+        """Start the read loop of the active transport (the previous one has ended)."""
         loop = self._poll_loop if self._conn.transport == "polling" else self._ws_loop
         self._reader = gevent.spawn(self._guarded, loop)
 
@@ -423,7 +433,7 @@ class Client:
         self._ws.send(self._conn.finish_upgrade())
         self._polling.close()
         self._polling = None
-        self._reader = gevent.spawn(self._guarded, self._ws_loop)
+        self._spawn_reader()
         self._upgraded.set()
         logger.debug("upgraded to WebSocket, sid %s", self.sid)
         if self._opts.on_upgrade is not None:
