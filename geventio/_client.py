@@ -29,7 +29,7 @@ from geventio._connection import (
     Upgrade,
 )
 from geventio._handshake import CloseReason, Handshake
-from geventio._mailbox import CLOSED, Mailbox, Message, Options
+from geventio._mailbox import CLOSED, Dispatcher, Mailbox, Message, Options
 from geventio._packet import Packet, PacketId
 from geventio._transports._net import CookieJar
 from geventio._transports.polling import PollingTransport
@@ -66,12 +66,11 @@ class Client:
         self._ws: WebSocketTransport | None = None
         self._reader: gevent.Greenlet[Any, Any] | None = None
         self._writer: gevent.Greenlet[Any, Any] | None = None
-        self._dispatcher: gevent.Greenlet[Any, Any] | None = None
+        self._dispatcher: Dispatcher | None = None
         self._wake = gevent.event.Event()
         self._upgraded = gevent.event.Event()
         self._done = gevent.event.Event()
         self._inbox = Mailbox(options.inbox_size)
-        self._calls = Mailbox(options.inbox_size)
         self._reason: CloseReason | None = None
         self._finished = False
 
@@ -163,7 +162,7 @@ class Client:
             if writer is not None and writer is not current and not self._conn.flushed:
                 writer.join(self._opts.timeout)
             self._finish(CloseReason.CLIENT_DISCONNECT)
-        if self._dispatcher is not None and self._dispatcher is not current:
+        if self._dispatcher is not None and not self._dispatcher.running_here():
             self._dispatcher.join(self._opts.timeout)
 
     def upgrade(self) -> None:
@@ -280,7 +279,7 @@ class Client:
     def _start(self, *, reader: bool = True) -> None:
         o = self._opts
         if any((o.on_open, o.on_data, o.on_packet, o.on_error, o.on_close, o.on_upgrade)):
-            self._dispatcher = gevent.spawn(self._dispatch_loop)
+            self._dispatcher = Dispatcher(o.inbox_size)
         self._writer = gevent.spawn(self._guarded, self._write_loop)
         if reader:
             self._spawn_reader()
@@ -439,28 +438,11 @@ class Client:
         if self._opts.on_upgrade is not None:
             self._call(self._opts.on_upgrade, "websocket")
 
-    def _dispatch_loop(self) -> None:
-        while True:
-            item = self._calls.get()
-            if item is CLOSED:
-                return
-            callback, arg = item
-            try:
-                callback(arg)
-            except (gevent.GreenletExit, KeyboardInterrupt, SystemExit):
-                raise
-            except BaseException:  # gevent.Timeout too: one bad callback stops nothing
-                logger.exception("a geventio callback raised (the client carries on)")
-
     # -- events -----------------------------------------------------------------------------
 
     def _call(self, callback: Callable[[Any], Any], arg: Any, *, final: bool = False) -> None:
-        if self._dispatcher is None:
-            return
-        if final:
-            self._calls.put_final((callback, arg))
-        else:
-            self._calls.put((callback, arg))
+        if self._dispatcher is not None:
+            self._dispatcher.call(callback, arg, final=final)
 
     def _handle(self, events: list[Event]) -> None:
         o = self._opts
@@ -497,7 +479,8 @@ class Client:
         logger.debug("closed (%s), sid %s", reason.value, self._conn.handshake)
         if self._opts.on_close is not None:
             self._call(self._opts.on_close, reason, final=True)
-        self._calls.close()
+        if self._dispatcher is not None:
+            self._dispatcher.close()
         self._inbox.close()
         self._upgraded.set()  # wakes an upgrade waiting in build()
         self._stop_greenlets()

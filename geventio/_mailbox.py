@@ -1,12 +1,14 @@
-"""Client plumbing with no protocol in it: the options and a bounded mailbox."""
+"""Client plumbing with no protocol in it: the options, a bounded mailbox, the dispatcher."""
 
 from __future__ import annotations
 
+import logging
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import gevent
 import gevent.lock
 import gevent.queue
 
@@ -14,7 +16,7 @@ from geventio._handshake import CloseReason, Handshake
 from geventio._packet import Packet
 from geventio.exceptions import EngineIOError, Timeout
 
-__all__ = ["CLOSED", "HeadersOption", "Mailbox", "Message", "Options"]
+__all__ = ["CLOSED", "Dispatcher", "HeadersOption", "Mailbox", "Message", "Options"]
 
 Message = str | bytes
 HeadersOption = Mapping[str, str] | Callable[[], Mapping[str, str]]
@@ -74,3 +76,52 @@ class Mailbox:
         else:
             self._slots.release()
         return item
+
+
+logger = logging.getLogger("geventio")
+
+
+class Dispatcher:
+    """Runs callbacks in order, in one greenlet of its own, so that none blocks the reader.
+
+    A callback that raises is logged and the next one runs. ``call`` blocks the caller (the
+    reader) while ``size`` calls wait: that is the backpressure of slow callbacks.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._calls = Mailbox(size)
+        self._greenlet: gevent.Greenlet[Any, Any] = gevent.spawn(self._run)
+
+    def call(self, callback: Callable[[Any], Any], arg: Any, *, final: bool = False) -> None:
+        """Queue ``callback(arg)``; ``final`` calls (on_error, on_close) never block."""
+        if final:
+            self._calls.put_final((callback, arg))
+        else:
+            self._calls.put((callback, arg))
+
+    def close(self) -> None:
+        """Stop once every queued call has run."""
+        self._calls.close()
+
+    def running_here(self) -> bool:
+        """``True`` when called from inside a callback."""
+        return gevent.getcurrent() is self._greenlet
+
+    def join(self, timeout: float) -> None:
+        self._greenlet.join(timeout)
+
+    def kill(self) -> None:
+        self._greenlet.kill()
+
+    def _run(self) -> None:
+        while True:
+            item = self._calls.get()
+            if item is CLOSED:
+                return
+            callback, arg = item
+            try:
+                callback(arg)
+            except (gevent.GreenletExit, KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException:  # gevent.Timeout too: one bad callback stops nothing
+                logger.exception("a geventio callback raised (the client carries on)")
