@@ -15,6 +15,9 @@ from servers import ServerFactory, ServerHandle, ServerKind
 
 import geventio
 from geventio import CloseReason, ConnectionClosed, Packet, PacketId
+from geventio._transports._net import CookieJar
+from geventio._transports.websocket import WebSocketTransport
+from geventio._url import parse_url
 
 
 @pytest.fixture(params=MODES)
@@ -301,3 +304,23 @@ def test_binary_as_base64_text_frames(node_server: ServerHandle, mode: Mode) -> 
         assert client.receive(5) == b"\x00\xffbin"
         client.send("cmd:pushbin:3:10")
         assert receive_all(client, 3) == [struct.pack(">I", i) + bytes(6) for i in range(3)]
+
+
+def test_node_really_sends_base64_text_frames_with_b64(node_server: ServerHandle) -> None:
+    """Guards the test above: on the wire, the binary echo is a ``b…`` text frame."""
+    endpoint = parse_url(node_server.url, None, {"b64": "1"})
+    ws = WebSocketTransport.connect(
+        endpoint,
+        endpoint.target("websocket"),
+        headers={},
+        cookies=CookieJar(),
+        ssl_context=None,
+        timeout=5,
+        max_message_size=1 << 20,
+    )
+    try:
+        assert str(ws.recv(5)).startswith("0{")
+        ws.send([b"\x00\xffbin"])
+        assert ws.recv(5) == "bAP9iaW4="
+    finally:
+        ws.close()
