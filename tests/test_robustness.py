@@ -11,7 +11,7 @@ import gevent
 import pytest
 import trustme
 from scripted import OPEN, frame, websocket_server
-from servers import ServerFactory, ServerHandle
+from servers import ServerFactory, ServerHandle, ServerKind
 
 import geventio
 from geventio import CloseReason, ConnectError, ProtocolError
@@ -157,3 +157,18 @@ def test_no_socket_is_left_open_after_close(server: ServerHandle) -> None:
             client.disconnect()
     gevent.sleep(0.1)
     assert _open_fds() <= before
+
+
+@pytest.mark.parametrize(("kind", "status"), [("python", 400), ("node", 413)])
+def test_a_refused_post_closes_with_its_status(
+    server_factory: ServerFactory, kind: ServerKind, status: int
+) -> None:
+    """A single packet over maxPayload still goes (alone); the server's refusal is an error."""
+    handle = server_factory(kind, max_payload=1000)
+    errors: list[geventio.EngineIOError] = []
+    client = geventio.ClientBuilder(handle.url).on_error(errors.append).build_polling()
+    client.send("x" * 5000)
+    assert client.wait(5) is CloseReason.TRANSPORT_ERROR
+    assert len(errors) == 1
+    assert isinstance(errors[0], geventio.TransportError)
+    assert errors[0].status == status
