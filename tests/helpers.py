@@ -36,3 +36,19 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
 
 def receive_all(client: geventio.Client, count: int, timeout: float = 5.0) -> list[str | bytes]:
     return [client.receive(timeout) for _ in range(count)]
+
+
+def spawn_catching(call: Callable[[], object]) -> gevent.Greenlet[[], BaseException | None]:
+    """Run ``call`` in a greenlet whose value is the geventio error it raised (or ``None``).
+
+    An exception expected in a greenlet must not reach the hub (that fails the test).
+    """
+
+    def run() -> BaseException | None:
+        try:
+            call()
+        except geventio.EngineIOError as exc:
+            return exc
+        return None
+
+    return gevent.spawn(run)

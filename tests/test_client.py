@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import gevent
 import pytest
-from helpers import MODES, Mode, build, receive_all, wait_until
+from helpers import MODES, Mode, build, receive_all, spawn_catching, wait_until
 from servers import ServerFactory, ServerHandle, ServerKind
 
 import geventio
@@ -232,15 +232,7 @@ def test_server_close_gives_server_disconnect(server: ServerHandle, mode: Mode) 
 
 def test_receive_waiting_wakes_on_close(server: ServerHandle, mode: Mode) -> None:
     client = build(geventio.ClientBuilder(server.url), mode)
-
-    def receive() -> BaseException | None:
-        try:
-            client.receive()
-        except ConnectionClosed as exc:
-            return exc
-        return None
-
-    waiter = gevent.spawn(receive)
+    waiter = spawn_catching(client.receive)
     gevent.sleep(0.05)
     gevent.spawn_later(0.05, client.disconnect)
     assert isinstance(waiter.get(timeout=5), ConnectionClosed)

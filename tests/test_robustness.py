@@ -10,6 +10,7 @@ import time
 import gevent
 import pytest
 import trustme
+from helpers import spawn_catching
 from scripted import OPEN, frame, websocket_server
 from servers import ServerFactory, ServerHandle, ServerKind
 
@@ -64,15 +65,7 @@ def test_a_backlog_does_not_delay_the_pong(server_factory: ServerFactory) -> Non
 
 def test_disconnect_during_an_upgrade(server: ServerHandle) -> None:
     client = geventio.ClientBuilder(server.url).build_polling()
-
-    def upgrade() -> BaseException | None:
-        try:
-            client.upgrade()
-        except ConnectError as exc:
-            return exc
-        return None
-
-    task = gevent.spawn(upgrade)
+    task = spawn_catching(client.upgrade)
     gevent.sleep(0)  # the upgrade is now connecting its probe
     client.disconnect()
     assert isinstance(task.get(timeout=5), ConnectError)
