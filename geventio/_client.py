@@ -476,7 +476,8 @@ class Client:
             logger.info("closing after an error: %s", error)
             if self._opts.on_error is not None:
                 self._call(self._opts.on_error, error, final=True)
-        logger.debug("closed (%s), sid %s", reason.value, self._conn.handshake)
+        sid = self._conn.handshake.sid if self._conn.handshake else None
+        logger.debug("closed (%s), sid %s", reason.value, sid)
         if self._opts.on_close is not None:
             self._call(self._opts.on_close, reason, final=True)
         if self._dispatcher is not None:
