@@ -19,7 +19,16 @@ from servers import (
 )
 
 # Every test fails on an error reaching the gevent hub or a client greenlet left alive.
-pytest_plugins = ["client_checks"]
+pytest_plugins = ["client_checks", "faultkit"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fault-report",
+        metavar="FILE",
+        help="write a Markdown table of the fault cases in tests/faults (what, bound, time)",
+    )
+
 
 # =========================================================================
 # Real Engine.IO test servers (tests/servers/): python-engineio and Node engine.io
