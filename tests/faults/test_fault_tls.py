@@ -1,4 +1,8 @@
-"""TLS for both transports against both real servers (certificates made by trustme)."""
+"""TLS for both transports against both real servers (certificates made by trustme).
+
+The servers start outside the bound; each bound covers the client's connect (and an echo where the
+connect succeeds). A rejected certificate fails in the local handshake, long before ``timeout``.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import trustme
+from faultkit import Bound
 from helpers import MODES, Mode, build
 from servers import ServerFactory, ServerKind
 
@@ -57,12 +62,13 @@ def _context(certs: Certs, *, client_cert: bool = False) -> ssl.SSLContext:
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("kind", ["python", "node"])
 def test_tls_with_the_ca_in_tls_config(
-    server_factory: ServerFactory, certs: Certs, kind: ServerKind, mode: Mode
+    bound: Bound, server_factory: ServerFactory, certs: Certs, kind: ServerKind, mode: Mode
 ) -> None:
+    """A certificate from the CA given in tls_config: connects and echoes text and binary."""
     handle = server_factory(kind, tls_cert=certs.cert, tls_key=certs.key)
     assert handle.url.startswith("https://")
     builder = geventio.ClientBuilder(handle.url).tls_config(_context(certs)).timeout(5)
-    with build(builder, mode) as client:
+    with bound(3.0), build(builder, mode) as client:
         client.send("over tls")
         assert client.receive(5) == "over tls"
         client.send(b"\x00binary")
@@ -71,34 +77,57 @@ def test_tls_with_the_ca_in_tls_config(
 
 @pytest.mark.parametrize("method", ["build_polling", "build_websocket"])
 def test_self_signed_certificate_is_rejected_by_default(
-    server_factory: ServerFactory, certs: Certs, method: str
+    bound: Bound, server_factory: ServerFactory, certs: Certs, method: str
 ) -> None:
+    """An unknown CA under the default context: ConnectError (verify failed), no status."""
     handle = server_factory("node", tls_cert=certs.cert, tls_key=certs.key)
-    with pytest.raises(ConnectError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+    with (
+        bound(2.0),
+        pytest.raises(
+            ConnectError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"
+        ) as info,
+    ):
         getattr(geventio.ClientBuilder(handle.url).timeout(5), method)()
+    assert info.value.status is None
 
 
 @pytest.mark.parametrize("method", ["build_polling", "build_websocket"])
 def test_hostname_mismatch_is_rejected(
-    server_factory: ServerFactory, certs: Certs, method: str
+    bound: Bound, server_factory: ServerFactory, certs: Certs, method: str
 ) -> None:
+    """A trusted certificate for another name: ConnectError (hostname mismatch)."""
     handle = server_factory("node", tls_cert=certs.wrong_cert, tls_key=certs.wrong_key)
     builder = geventio.ClientBuilder(handle.url).tls_config(_context(certs)).timeout(5)
-    with pytest.raises(ConnectError, match=r"match|mismatch|IP address"):
+    with bound(2.0), pytest.raises(ConnectError, match=r"match|mismatch|IP address"):
         getattr(builder, method)()
+
+
+@pytest.mark.parametrize("method", ["build_polling", "build_websocket"])
+def test_check_hostname_off_is_honoured_on_both_transports(
+    bound: Bound, server_factory: ServerFactory, certs: Certs, method: str
+) -> None:
+    """A certificate for another name, check_hostname off: connects (the chain still verified)."""
+    handle = server_factory("node", tls_cert=certs.wrong_cert, tls_key=certs.wrong_key)
+    context = _context(certs)
+    context.check_hostname = False
+    builder = geventio.ClientBuilder(handle.url).tls_config(context).timeout(5)
+    with bound(2.0), getattr(builder, method)() as client:
+        client.send("names")
+        assert client.receive(5) == "names"
 
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("kind", ["python", "node"])
 def test_mutual_tls(
-    server_factory: ServerFactory, certs: Certs, kind: ServerKind, mode: Mode
+    bound: Bound, server_factory: ServerFactory, certs: Certs, kind: ServerKind, mode: Mode
 ) -> None:
+    """Mutual TLS: connects with a client certificate; without one, ConnectError."""
     handle = server_factory(
         kind, tls_cert=certs.cert, tls_key=certs.key, client_ca=certs.client_ca_pem
     )
     builder = geventio.ClientBuilder(handle.url).timeout(5)
-    with build(builder.tls_config(_context(certs, client_cert=True)), mode) as client:
+    with bound(3.0), build(builder.tls_config(_context(certs, client_cert=True)), mode) as client:
         client.send("mutual")
         assert client.receive(5) == "mutual"
-    with pytest.raises(ConnectError):
+    with bound(2.0), pytest.raises(ConnectError):
         build(builder.tls_config(_context(certs)), mode)
