@@ -76,6 +76,17 @@ class ClientBuilder:
             raise ValueError("inbox_size must be positive")
         return self._set(inbox_size=size)
 
+    def send_buffer(self, size: int) -> ClientBuilder:
+        """How many bytes of queued outgoing messages make ``send()`` block (default 1 MiB).
+
+        Past it, ``send()`` and ``emit()`` queue the message, then block the sending greenlet
+        until the writer has taken enough (or the client closes): backpressure on a peer that
+        does not read, instead of a queue that grows without bound.
+        """
+        if size <= 0:
+            raise ValueError("send_buffer must be positive")
+        return self._set(send_buffer=size)
+
     def on_open(self, callback: Callable[[Handshake], Any]) -> ClientBuilder:
         return self._set(on_open=callback)
 

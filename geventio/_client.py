@@ -3,9 +3,12 @@
 A connected client owns at most three greenlets, all stopped on close:
 
 * the **reader**: the long-poll GET loop, or the WebSocket read loop after the upgrade;
-* the **writer**: sends what the session queues (one POST at a time, or coalesced frames), and
-  wakes at the heartbeat deadline; so a PONG never waits for user code;
+* the **writer**: sends what the session queues (one POST at a time, or coalesced frames); a
+  PONG goes first and never waits for user code;
 * the **dispatcher**, only when a callback is registered: runs callbacks in order.
+
+The heartbeat deadline is watched by a hub timer (no greenlet); a ping timeout closes the client
+from a short-lived greenlet spawned only then.
 """
 
 from __future__ import annotations
@@ -68,6 +71,8 @@ class Client:
         self._writer: gevent.Greenlet[Any, Any] | None = None
         self._dispatcher: Dispatcher | None = None
         self._wake = gevent.event.Event()
+        self._room = gevent.event.Event()  # set when the writer took from the outbox
+        self._heartbeat: Any = None  # the hub timer watching the heartbeat deadline
         self._upgraded = gevent.event.Event()
         self._done = gevent.event.Event()
         self._inbox = Mailbox(options.inbox_size)
@@ -103,19 +108,29 @@ class Client:
         return self._reason
 
     def emit(self, packet: Packet) -> None:
-        """Queue a packet for sending, after every packet queued before; returns at once.
+        """Queue a packet for sending, after every packet queued before.
 
-        :raises ConnectionClosed: once the client is closed or closing.
+        Returns at once while less than the builder's ``send_buffer`` bytes wait to be sent;
+        past it (a peer that does not read), blocks the calling greenlet until the writer has
+        taken enough. The packet is queued either way: an error means it may not have been sent.
+
+        :raises ConnectionClosed: once the client is closed or closing, also while blocked.
         """
         if self._finished:
             raise ConnectionClosed(self._reason or CloseReason.CLIENT_DISCONNECT)
-        self._conn.send(packet)
+        conn = self._conn
+        conn.send(packet)
         self._wake.set()
+        while conn.queued_bytes > self._opts.send_buffer:
+            if self._finished:
+                raise ConnectionClosed(self._reason or CloseReason.CLIENT_DISCONNECT)
+            self._room.clear()
+            self._room.wait()
 
     def send(self, data: str | bytes | bytearray | memoryview) -> None:
-        """Queue a message: ``str`` is text, bytes-like is binary; returns at once.
+        """Queue a message: ``str`` is text, bytes-like is binary; blocks as :meth:`emit`.
 
-        :raises ConnectionClosed: once the client is closed or closing.
+        :raises ConnectionClosed: once the client is closed or closing, also while blocked.
         :raises TypeError: for any other type.
         :raises ValueError: for text that UTF-8 cannot encode (a lone surrogate).
         """
@@ -283,6 +298,28 @@ class Client:
         self._writer = gevent.spawn(self._guarded, self._write_loop)
         if reader:
             self._spawn_reader()
+        self._arm_heartbeat()
+
+    def _arm_heartbeat(self) -> None:
+        """Watch the heartbeat deadline with a hub timer, not a greenlet.
+
+        It fires even while the reader and the writer are both blocked in I/O (a stalled server
+        holding a GET and a POST): a ping timeout is then detected on time, not when some I/O
+        timeout runs out. It fires once per ping interval and re-arms while PINGs arrive.
+        """
+        deadline = self._conn.next_deadline
+        if deadline is None or self._finished:
+            return
+        self._heartbeat = gevent.get_hub().loop.timer(max(0.0, deadline - monotonic()))
+        self._heartbeat.start(self._heartbeat_due)
+
+    def _heartbeat_due(self) -> None:
+        """Runs in the hub, so it must not block: the close itself runs in a greenlet."""
+        deadline = self._conn.next_deadline
+        if deadline is not None and deadline <= monotonic() and not self._finished:
+            gevent.spawn(self._guarded, lambda: self._handle(self._conn.tick(monotonic())))
+        else:
+            self._arm_heartbeat()
 
     def _spawn_reader(self) -> None:
         """Start the read loop of the active transport (the previous one has ended)."""
@@ -395,13 +432,8 @@ class Client:
     def _write_loop(self) -> None:
         conn = self._conn
         while conn.state is not State.CLOSED:
-            deadline = conn.next_deadline
-            self._wake.wait(None if deadline is None else max(0.0, deadline - monotonic()))
+            self._wake.wait()
             self._wake.clear()
-            events = conn.tick(monotonic())
-            if events:
-                self._handle(events)
-                return
             try:
                 self._flush()
             except EngineIOError as exc:
@@ -415,6 +447,7 @@ class Client:
         if conn.transport == "polling":
             assert self._polling is not None
             while (body := conn.next_post()) is not None:
+                self._room.set()
                 try:
                     self._polling.post(self.sid, body)
                 finally:
@@ -423,13 +456,16 @@ class Client:
                 self._finish_upgrade()
         elif frames := conn.next_frames():
             assert self._ws is not None
+            self._room.set()
             self._ws.send(frames)
 
     def _finish_upgrade(self) -> None:
         assert self._ws is not None
         assert self._polling is not None
         self._ws.set_io_timeout(self._heartbeat_window())
-        self._ws.send(self._conn.finish_upgrade())
+        frames = self._conn.finish_upgrade()
+        self._room.set()
+        self._ws.send(frames)
         self._polling.close()
         self._polling = None
         self._spawn_reader()
@@ -484,6 +520,9 @@ class Client:
             self._dispatcher.close()
         self._inbox.close()
         self._upgraded.set()  # wakes an upgrade waiting in build()
+        self._room.set()  # wakes blocked senders: they raise ConnectionClosed
+        if self._heartbeat is not None:
+            self._heartbeat.close()
         self._stop_greenlets()
         self._close_transports(graceful=reason is CloseReason.CLIENT_DISCONNECT)
         self._done.set()

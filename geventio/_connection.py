@@ -106,6 +106,7 @@ class Connection:
         self.close_reason: CloseReason | None = None
         self._max_packets = max_packets
         self._outbox: deque[Packet] = deque()
+        self._queued = 0  # bytes of data in the outbox, see queued_bytes
         self._deadline: float | None = None
         self._get_in_flight = False
         self._post_in_flight = False
@@ -139,6 +140,14 @@ class Connection:
     def has_output(self) -> bool:
         """``True`` when packets wait in the outbox."""
         return bool(self._outbox)
+
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes of data waiting in the outbox (text counted in characters, plus one per packet).
+
+        The client compares it with its send buffer limit to apply backpressure to senders.
+        """
+        return self._queued
 
     @property
     def flushed(self) -> bool:
@@ -188,7 +197,7 @@ class Connection:
         if pid is PacketId.PING:
             if self.state is State.OPEN:  # while closing, nothing may follow the CLOSE
                 # at the front: the PONG must not wait behind a backlog of messages
-                self._outbox.appendleft(Packet(PacketId.PONG, packet.data))
+                self._queue(Packet(PacketId.PONG, packet.data), first=True)
             self._reset_deadline(now)
         elif pid is PacketId.CLOSE:
             return [PacketReceived(packet), *self._closed(CloseReason.SERVER_DISCONNECT)]
@@ -228,7 +237,17 @@ class Connection:
                 data.encode("utf-8")
             except UnicodeEncodeError as exc:
                 raise ValueError(f"text is not encodable as UTF-8: {exc}") from None
-        self._outbox.append(packet)
+        self._queue(packet)
+
+    def _queue(self, packet: Packet, *, first: bool = False) -> None:
+        if first:
+            self._outbox.appendleft(packet)
+        else:
+            self._outbox.append(packet)
+        self._queued += len(packet.data) + 1
+
+    def _taken(self, packets: list[Packet]) -> None:
+        self._queued -= sum(len(p.data) + 1 for p in packets)
 
     def should_poll(self) -> bool:
         """``True`` when a polling GET should be started now."""
@@ -259,6 +278,7 @@ class Connection:
         ):
             return None
         batch = take_batch(self._outbox, self.handshake.max_payload, self._max_packets)
+        self._taken(batch)
         self._post_in_flight = True
         return encode_payload(batch)
 
@@ -271,6 +291,7 @@ class Connection:
             return []
         frames = [encode_ws(p) for p in self._outbox]
         self._outbox.clear()
+        self._queued = 0
         return frames
 
     # -- upgrade ----------------------------------------------------------------------------
@@ -334,7 +355,7 @@ class Connection:
             self._closed(CloseReason.CLIENT_DISCONNECT)
         elif self.state is State.OPEN:
             self._move("close")
-            self._outbox.append(Packet(PacketId.CLOSE))
+            self._queue(Packet(PacketId.CLOSE))
             if self.upgrade is Upgrade.PROBING:
                 self.upgrade = Upgrade.NONE
 

@@ -36,6 +36,7 @@ class Options:
     timeout: float = 10.0
     max_message_size: int = 16 * 1024 * 1024
     inbox_size: int = 1024
+    send_buffer: int = 1024 * 1024
     on_open: Callable[[Handshake], Any] | None = None
     on_data: Callable[[Message], Any] | None = None
     on_packet: Callable[[Packet], Any] | None = None

@@ -1007,3 +1007,47 @@ def test_pong_goes_before_a_backlog_of_messages() -> None:
         conn.send(Packet(PacketId.MESSAGE, f"m{i}"))
     conn.receive_payload(b"2", 1.0)
     assert conn.next_post() == b"\x1e".join([b"3"] + [f"4m{i}".encode() for i in range(15)])
+
+
+# -- queued bytes (the client's send backpressure) -----------------------------------------
+
+
+def test_queued_bytes_count_data_plus_one_per_packet() -> None:
+    conn = opened()
+    assert conn.queued_bytes == 0
+    conn.send(Packet(PacketId.MESSAGE, "héllo"))
+    conn.send(Packet(PacketId.MESSAGE, b"\x00" * 10))
+    assert conn.queued_bytes == 6 + 11
+    conn.receive_payload(b"2", 1.0)  # the PONG counts too
+    assert conn.queued_bytes == 6 + 11 + 1
+
+
+def test_queued_bytes_fall_as_posts_take_batches() -> None:
+    conn = opened()
+    for _ in range(40):
+        conn.send(Packet(PacketId.MESSAGE, "x" * 9))
+    assert conn.queued_bytes == 400
+    assert conn.next_post() is not None  # 16 packets at most
+    assert conn.queued_bytes == 400 - 16 * 10
+    conn.post_finished()
+    drain_posts(conn)
+    assert conn.queued_bytes == 0
+
+
+def test_queued_bytes_fall_to_zero_when_frames_are_taken() -> None:
+    conn = opened_ws()
+    conn.send(Packet(PacketId.MESSAGE, "abc"))
+    conn.close()  # the CLOSE packet counts
+    assert conn.queued_bytes == 4 + 1
+    assert len(conn.next_frames()) == 2
+    assert conn.queued_bytes == 0
+
+
+def test_queued_bytes_fall_when_the_upgrade_takes_the_outbox() -> None:
+    conn = opened()
+    conn.start_probe()
+    conn.receive_probe("3probe")
+    conn.send(Packet(PacketId.MESSAGE, "queued"))
+    assert conn.queued_bytes == 7
+    conn.finish_upgrade()
+    assert conn.queued_bytes == 0
