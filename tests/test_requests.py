@@ -1,11 +1,11 @@
-"""Request details against both real servers: headers, query, cookies, errors, timeouts."""
+"""Request details against both real servers: headers, query, cookies, URL schemes.
+
+Connect failures (refused, timeouts, HTTP errors) are in ``faults/test_fault_connect.py``.
+"""
 
 from __future__ import annotations
 
 import json
-import socket
-import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,7 +13,6 @@ from helpers import MODES, Mode, build
 from servers import ServerHandle
 
 import geventio
-from geventio import ConnectError, ConnectTimeout
 
 
 def _headers_seen(client: geventio.Client) -> dict[str, Any]:
@@ -63,53 +62,6 @@ def test_cookie_jar_sends_set_cookie_back(server: ServerHandle, mode: Mode) -> N
         cookie = seen[kind]["cookie"]
         assert "mine=1" in cookie
         assert "sticky=s-" in cookie
-
-
-def test_http_error_on_handshake_carries_status_and_body(server: ServerHandle) -> None:
-    """The servers answer a refused handshake with 4xx in their own body shape."""
-    with pytest.raises(ConnectError) as info:
-        geventio.ClientBuilder(server.url).query({"deny": "1"}).build()
-    assert info.value.status is not None
-    assert 400 <= info.value.status < 500
-    body = json.loads(info.value.body or "")
-    if server.kind == "node":  # a JSON object
-        assert body == {"code": 4, "message": "Forbidden"}
-    else:  # python-engineio: a JSON string
-        assert body == "Unauthorized"
-    with pytest.raises(ConnectError) as info:
-        geventio.ClientBuilder(server.url).query({"deny": "1"}).build_websocket()
-    assert info.value.status is not None
-    assert 400 <= info.value.status < 500
-
-
-@pytest.fixture
-def silent_listener() -> Iterator[int]:
-    """A TCP port that accepts connections and never answers."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(50)
-    yield sock.getsockname()[1]
-    sock.close()
-
-
-@pytest.mark.parametrize("method", ["build", "build_polling", "build_websocket"])
-def test_connect_timeout(silent_listener: int, method: str) -> None:
-    builder = geventio.ClientBuilder(f"http://127.0.0.1:{silent_listener}").timeout(0.3)
-    start = time.monotonic()
-    with pytest.raises(ConnectTimeout):
-        getattr(builder, method)()
-    assert time.monotonic() - start < 1.5
-
-
-def test_refused_port_is_a_connect_error() -> None:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    for method in ("build", "build_websocket"):
-        with pytest.raises(ConnectError) as info:
-            getattr(geventio.ClientBuilder(f"http://127.0.0.1:{port}"), method)()
-        assert info.value.status is None
 
 
 def test_bad_scheme_is_a_value_error() -> None:

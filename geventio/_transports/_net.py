@@ -138,6 +138,12 @@ def map_errors(what: str, *, connecting: bool) -> Iterator[None]:
         yield
     except EngineIOError:
         raise
+    except urllib3.exceptions.NewConnectionError as exc:
+        # urllib3 derives it from ConnectTimeoutError, yet it is a refusal or a DNS failure
+        message = f"{what}: {_describe(exc)}"
+        if connecting:
+            raise ConnectError(message) from exc
+        raise TransportError(message) from exc
     except _TIMEOUTS as exc:
         if connecting:
             raise ConnectTimeout(f"{what}: timed out") from exc

@@ -18,10 +18,13 @@ import hashlib
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
+
+import gevent
 
 __all__ = [
     "OPEN",
@@ -264,6 +267,16 @@ class Server:
     def hung_up(self) -> bool:
         """``True`` when a connection was accepted and every one has been closed by the client."""
         return bool(self.conns) and all(c.hung_up for c in self.conns)
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+        """Wait (cooperatively) until ``predicate()`` holds, e.g. ``lambda: server.hung_up``.
+
+        :raises AssertionError: past ``timeout``.
+        """
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            assert time.monotonic() < deadline, f"not seen within {timeout} s: {predicate}"
+            gevent.sleep(0.01)
 
     def __enter__(self) -> Server:
         self._spawn(self._accept_loop)

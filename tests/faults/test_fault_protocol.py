@@ -7,13 +7,11 @@ typed transport error) to ``on_error`` and close with ``TRANSPORT_ERROR``.
 
 from __future__ import annotations
 
-import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Literal
 
-import gevent
 import pytest
 from dummyserver import (
     CHUNK,
@@ -90,13 +88,6 @@ def _next(client: geventio.Client) -> str | bytes | None:
         return None
 
 
-def _wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "the scripted server saw no hang-up"
-        gevent.sleep(0.01)
-
-
 @pytest.mark.parametrize(("case", "transport"), CASES)
 def test_a_protocol_violation_closes_after_the_messages_before_it(
     bound: Bound, transport: Transport, case: str
@@ -114,7 +105,7 @@ def test_a_protocol_violation_closes_after_the_messages_before_it(
         assert _drain(client) == DELIVERED.get(case, ["before"])
         assert len(errors) == 1
         assert isinstance(errors[0], ProtocolError), errors[0]
-        _wait_for(lambda: server.hung_up)
+        server.wait_for(lambda: server.hung_up)
 
 
 # -- a message far larger than max_message_size -------------------------------------------
@@ -188,7 +179,7 @@ def test_an_oversized_message_is_refused_without_reading_it(
         assert len(errors) == 1
         assert isinstance(errors[0], (ProtocolError, TransportError)), errors[0]
         assert "over" in str(errors[0]) or "larger" in str(errors[0])
-        _wait_for(lambda: server.conns[-1].hung_up)
+        server.wait_for(lambda: server.conns[-1].hung_up)
         size = limit or DEFAULT_MAX
         assert server.bytes_sent <= size + SLACK, f"the client took {server.bytes_sent} bytes"
     assert traced() <= 3 * size + (4 << 20), f"tracemalloc peak {traced()} bytes"
