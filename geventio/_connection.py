@@ -26,7 +26,7 @@ from typing import Final, Literal
 
 from geventio._handshake import CloseReason, Handshake, parse_handshake
 from geventio._packet import Packet, PacketId, decode_binary, decode_text, encode_ws
-from geventio._payload import MAX_PACKETS, decode_payload, encode_payload, take_batch
+from geventio._payload import MAX_PACKETS, decode_payload_prefix, encode_payload, take_batch
 from geventio.exceptions import ConnectionClosed, EngineIOError, ProtocolError
 
 __all__ = [
@@ -157,12 +157,15 @@ class Connection:
     # -- input ------------------------------------------------------------------------------
 
     def receive_payload(self, body: bytes, now: float) -> list[Event]:
-        """Feed the body of a polling GET (or of the handshake)."""
-        try:
-            packets = decode_payload(body)
-        except ProtocolError as exc:
-            return self._closed(CloseReason.TRANSPORT_ERROR, exc)
-        return self._receive(packets, now)
+        """Feed the body of a polling GET (or of the handshake).
+
+        The packets before an invalid one are received; the invalid one closes the session.
+        """
+        packets, error = decode_payload_prefix(body)
+        events = self._receive(packets, now)
+        if error is not None:
+            events.extend(self._closed(CloseReason.TRANSPORT_ERROR, error))
+        return events
 
     def receive_frame(self, frame: Frame, now: float) -> list[Event]:
         """Feed one complete WebSocket message of the active transport (``bytes`` = binary)."""

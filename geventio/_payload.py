@@ -13,7 +13,14 @@ from collections.abc import Iterable
 from geventio._packet import Packet, decode_text, encode_text
 from geventio.exceptions import ProtocolError
 
-__all__ = ["SEPARATOR", "decode_payload", "encode_payload", "encoded_size", "take_batch"]
+__all__ = [
+    "SEPARATOR",
+    "decode_payload",
+    "decode_payload_prefix",
+    "encode_payload",
+    "encoded_size",
+    "take_batch",
+]
 
 SEPARATOR = "\x1e"
 #: The largest number of packets in one POST that every server accepts.
@@ -30,14 +37,38 @@ def decode_payload(body: bytes | str) -> list[Packet]:
 
     :raises ProtocolError: for invalid UTF-8, an empty payload or any invalid packet in it.
     """
+    packets, error = decode_payload_prefix(body)
+    if error is not None:
+        raise error
+    return packets
+
+
+def decode_payload_prefix(body: bytes | str) -> tuple[list[Packet], ProtocolError | None]:
+    """Decode a polling payload up to its first fault.
+
+    Returns the valid packets before the first invalid one (or before the packet holding the
+    first invalid UTF-8 byte), and the :class:`ProtocolError` for that fault, or ``None``.
+    Never raises: what the server sent before it broke the protocol is still delivered.
+    """
+    error: ProtocolError | None = None
     if isinstance(body, bytes):
         try:
             body = body.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ProtocolError(f"payload is not valid UTF-8: {exc}") from exc
+            error = ProtocolError(f"payload is not valid UTF-8: {exc}")
+            # the packets that end before the bad byte are whole and valid
+            body = body[: exc.start].decode("utf-8").rpartition(SEPARATOR)[0]
+            if not body:
+                return [], error
     if not body:
-        raise ProtocolError("empty payload")
-    return [decode_text(part) for part in body.split(SEPARATOR)]
+        return [], ProtocolError("empty payload")
+    packets = []
+    for part in body.split(SEPARATOR):
+        try:
+            packets.append(decode_text(part))
+        except ProtocolError as exc:
+            return packets, exc
+    return packets, error
 
 
 def encoded_size(packet: Packet) -> int:

@@ -508,7 +508,6 @@ def test_close_before_open_ends_the_session() -> None:
         pytest.param(b"4\xff", id="invalid-utf8"),
         pytest.param(b"4\xc3", id="truncated-utf8"),
         pytest.param(b"", id="empty"),
-        pytest.param(b"4a\x1e", id="trailing-separator"),
         pytest.param(OPEN_PAYLOAD, id="open-after-open"),
         pytest.param(b"0", id="empty-open-after-open"),
         pytest.param(b"5", id="upgrade"),
@@ -518,6 +517,27 @@ def test_invalid_packet_after_open_is_a_transport_error(payload: bytes) -> None:
     conn = opened(0.0)
     assert_protocol_error_close(conn, conn.receive_payload(payload, 1.0))
     assert conn.should_poll() is False
+
+
+@pytest.mark.parametrize(
+    ("payload", "before"),
+    [
+        pytest.param(b"4a\x1e", ["a"], id="trailing-separator"),
+        pytest.param(b"4a\x1e4b\x1e7\x1e4c", ["a", "b"], id="unknown-type-third"),
+        pytest.param(b"4a\x1eb!!!", ["a"], id="bad-base64-second"),
+        pytest.param(b"4a\x1e4b\xff\x1e4c", ["a"], id="bad-utf8-in-second"),
+        pytest.param(b"4a\x1e4b\x1e\xff", ["a", "b"], id="bad-utf8-starts-third"),
+        pytest.param(b"4\xff\x1e4b", [], id="bad-utf8-in-first"),
+    ],
+)
+def test_packets_before_an_invalid_one_are_delivered(payload: bytes, before: list[str]) -> None:
+    conn = opened(0.0)
+    events = conn.receive_payload(payload, 1.0)
+    assert [e.data for e in events if isinstance(e, MessageReceived)] == before
+    assert isinstance(events[-1], Closed)
+    assert events[-1].reason is CloseReason.TRANSPORT_ERROR
+    assert isinstance(events[-1].error, ProtocolError)
+    assert state(conn) is State.CLOSED
 
 
 @pytest.mark.parametrize("frame", ["7", "x", "", "b!!!", "bAQI", "5", "0", OPEN_PAYLOAD.decode()])
