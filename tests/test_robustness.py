@@ -8,11 +8,10 @@ import time
 
 import gevent
 import pytest
-from helpers import spawn_catching
 from servers import ServerFactory, ServerHandle
 
 import geventio
-from geventio import CloseReason, ConnectError
+from geventio import ConnectError
 
 
 def test_a_backlog_does_not_delay_the_pong(server_factory: ServerFactory) -> None:
@@ -23,15 +22,6 @@ def test_a_backlog_does_not_delay_the_pong(server_factory: ServerFactory) -> Non
         received = [client.receive(10) for _ in range(5000)]
         assert received == [f"m{i}" for i in range(5000)]
         assert client.connected
-
-
-def test_disconnect_during_an_upgrade(server: ServerHandle) -> None:
-    client = geventio.ClientBuilder(server.url).build_polling()
-    task = spawn_catching(client.upgrade)
-    gevent.sleep(0)  # the upgrade is now connecting its probe
-    client.disconnect()
-    assert isinstance(task.get(timeout=5), ConnectError)
-    assert client.close_reason is CloseReason.CLIENT_DISCONNECT
 
 
 def test_a_failed_build_after_the_handshake_closes_the_session(
