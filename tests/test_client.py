@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import logging
 import struct
 import time
 from collections.abc import Callable
 
 import gevent
 import pytest
-from helpers import MODES, Mode, build, receive_all, spawn_catching, wait_until
+from helpers import MODES, Mode, build, receive_all, wait_until
 from servers import ServerFactory, ServerHandle, ServerKind
 
 import geventio
@@ -156,25 +155,6 @@ def test_on_packet_sees_messages(server: ServerHandle, mode: Mode) -> None:
         wait_until(lambda: Packet(PacketId.MESSAGE, "x") in packets)
 
 
-def test_callback_that_raises_is_logged_and_client_carries_on(
-    server: ServerHandle, caplog: pytest.LogCaptureFixture
-) -> None:
-    got: list[object] = []
-
-    def on_data(data: object) -> None:
-        if data == "boom":
-            raise RuntimeError("user bug")
-        got.append(data)
-
-    with geventio.ClientBuilder(server.url).on_data(on_data).build() as client:
-        with caplog.at_level(logging.ERROR, logger="geventio"):
-            client.send("boom")
-            client.send("after")
-            wait_until(lambda: got == ["after"])
-        assert client.connected
-    assert any("user bug" in r.getMessage() or r.exc_info for r in caplog.records)
-
-
 def test_disconnect_flushes_queue_and_closes_once(server: ServerHandle, mode: Mode) -> None:
     closes: list[CloseReason] = []
     client = build(geventio.ClientBuilder(server.url).on_close(closes.append), mode)
@@ -230,15 +210,6 @@ def test_server_close_gives_server_disconnect(server: ServerHandle, mode: Mode) 
         client.receive(1)
 
 
-def test_receive_waiting_wakes_on_close(server: ServerHandle, mode: Mode) -> None:
-    client = build(geventio.ClientBuilder(server.url), mode)
-    waiter = spawn_catching(client.receive)
-    gevent.sleep(0.05)
-    gevent.spawn_later(0.05, client.disconnect)
-    assert isinstance(waiter.get(timeout=5), ConnectionClosed)
-    assert list(client) == []
-
-
 def test_messages_received_before_close_are_drained(server: ServerHandle, mode: Mode) -> None:
     client = build(geventio.ClientBuilder(server.url), mode)
     _park_a_poll(client)
@@ -247,21 +218,6 @@ def test_messages_received_before_close_are_drained(server: ServerHandle, mode: 
     client.send("cmd:close")
     assert client.wait(5) is _expected_server_close(server, mode)
     assert list(client) == [f"push {i}" for i in range(5)]
-
-
-def test_disconnect_from_a_callback(server: ServerHandle, mode: Mode) -> None:
-    closes: list[CloseReason] = []
-    holder: list[geventio.Client] = []
-
-    def on_data(data: object) -> None:
-        holder[0].disconnect()
-
-    builder = geventio.ClientBuilder(server.url).on_data(on_data).on_close(closes.append)
-    client = build(builder, mode)
-    holder.append(client)
-    client.send("bye")
-    assert client.wait(5) is CloseReason.CLIENT_DISCONNECT
-    wait_until(lambda: closes == [CloseReason.CLIENT_DISCONNECT])
 
 
 def test_iteration_and_backpressure_with_a_small_inbox(server: ServerHandle, mode: Mode) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import gevent
 import pytest
@@ -41,24 +40,6 @@ def test_a_failed_build_after_the_handshake_closes_the_session(
     with geventio.ClientBuilder(handle.url).build() as probe:
         probe.send(f"cmd:stats:{sid}")
         assert json.loads(str(probe.receive(5))) == {"messages": 0, "closed": True}
-
-
-def test_a_callback_raising_gevent_timeout_stops_nothing(server: ServerHandle) -> None:
-    got: list[object] = []
-
-    def on_data(data: object) -> None:
-        if data == "slow":
-            with gevent.Timeout(0.01):
-                gevent.sleep(1)
-        got.append(data)
-
-    with geventio.ClientBuilder(server.url).on_data(on_data).build() as client:
-        client.send("slow")
-        client.send("after")
-        deadline = time.monotonic() + 5
-        while got != ["after"] and time.monotonic() < deadline:
-            gevent.sleep(0.01)
-        assert got == ["after"]
 
 
 def test_path_without_trailing_slash(server: ServerHandle) -> None:

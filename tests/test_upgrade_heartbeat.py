@@ -7,7 +7,7 @@ import time
 
 import gevent
 import pytest
-from helpers import MODES, Mode, build, receive_all
+from helpers import MODES, Mode, build
 from servers import ServerFactory, ServerHandle, ServerKind
 
 import geventio
@@ -37,29 +37,6 @@ def test_build_polling_never_upgrades(server: ServerHandle) -> None:
         client.send("cmd:transport")
         assert client.receive(5) == "polling"
         assert client.transport == "polling"
-
-
-def test_messages_sent_during_the_upgrade_arrive_once_in_order(server: ServerHandle) -> None:
-    client = geventio.ClientBuilder(server.url).build_polling()
-    with client:
-        sent = 0
-
-        def sender() -> None:
-            nonlocal sent
-            while sent < 400:
-                client.send(f"u{sent}")
-                sent += 1
-                if sent % 5 == 0:
-                    gevent.sleep(0.001)
-
-        task = gevent.spawn(sender)
-        gevent.sleep(0.005)
-        client.upgrade()
-        task.get(timeout=10)
-        assert client.transport == "websocket"
-        assert receive_all(client, 400) == [f"u{i}" for i in range(400)]
-        client.send("cmd:count")
-        assert client.receive(5) == "400"
 
 
 @pytest.mark.parametrize("kind", ["python", "node"])
