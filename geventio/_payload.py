@@ -51,19 +51,21 @@ def decode_payload_prefix(body: bytes | str) -> tuple[list[Packet], ProtocolErro
     Never raises: what the server sent before it broke the protocol is still delivered.
     """
     error: ProtocolError | None = None
-    if isinstance(body, bytes):
+    if isinstance(body, str):
+        text = body
+    else:
         try:
-            body = body.decode("utf-8")
+            text = body.decode("utf-8")
         except UnicodeDecodeError as exc:
             error = ProtocolError(f"payload is not valid UTF-8: {exc}")
             # the packets that end before the bad byte are whole and valid
-            body = body[: exc.start].decode("utf-8").rpartition(SEPARATOR)[0]
-            if not body:
+            text = body[: exc.start].decode("utf-8").rpartition(SEPARATOR)[0]
+            if not text:
                 return [], error
-    if not body:
+    if not text:
         return [], ProtocolError("empty payload")
     packets = []
-    for part in body.split(SEPARATOR):
+    for part in text.split(SEPARATOR):
         try:
             packets.append(decode_text(part))
         except ProtocolError as exc:
