@@ -67,6 +67,7 @@ class Client:
         self._conn = Connection()
         self._polling: PollingTransport | None = None
         self._ws: WebSocketTransport | None = None
+        self._probe: WebSocketTransport | None = None  # the upgrade's WebSocket until it is done
         self._reader: gevent.Greenlet[Any, Any] | None = None
         self._writer: gevent.Greenlet[Any, Any] | None = None
         self._dispatcher: Dispatcher | None = None
@@ -334,16 +335,20 @@ class Client:
         """
         probe = self._conn.start_probe()
         try:
-            ws = self._connect_ws(self.sid)
+            ws = self._probe = self._connect_ws(self.sid)  # a close from now on aborts it
             try:
+                if self._finished:
+                    raise ConnectError(f"the session closed during the upgrade ({self._reason})")
                 ws.send([probe])
                 answer = ws.recv(self._opts.timeout, connecting=True)
                 if self._finished or self._conn.upgrade is not Upgrade.PROBING:
                     raise ConnectError(f"the session closed during the upgrade ({self._reason})")
                 self._conn.receive_probe(answer or "")
             except BaseException:
-                ws.close(min(1.0, self._opts.timeout))
+                ws.close(0 if self._finished else min(1.0, self._opts.timeout))
                 raise
+            finally:
+                self._probe = None
         except BaseException:
             self._conn.probe_failed()
             raise
@@ -539,3 +544,5 @@ class Client:
             self._polling.close()
         if self._ws is not None:
             self._ws.close(min(1.0, self._opts.timeout) if graceful else 0)
+        if self._probe is not None:  # wakes the upgrade waiting for the probe's answer
+            self._probe.close(0)
