@@ -151,12 +151,15 @@ def _senders_during_a_failed_upgrade(proxy: FaultProxy, failure: str, bound: Bou
                 gevent.sleep(0.005)  # 60 messages over ~0.3 s: through the whole failed upgrade
 
         senders = [gevent.spawn(sender, k) for k in range(SENDERS)]
-        gevent.sleep(0)  # every sender has sent its first message
-        before = sent
-        with bound(_bound(failure) + ANSWER_DELAY), pytest.raises(ConnectError):
-            client.upgrade()
-        assert sent - before >= SENDERS * 10  # they were sending during the failed upgrade
-        gevent.joinall(senders, timeout=10, raise_error=True)
+        try:
+            gevent.sleep(0)  # every sender has sent its first message
+            before = sent
+            with bound(_bound(failure) + ANSWER_DELAY), pytest.raises(ConnectError):
+                client.upgrade()
+            assert sent - before >= SENDERS * 10  # they were sending during the failed upgrade
+            gevent.joinall(senders, timeout=10, raise_error=True)
+        finally:
+            gevent.killall(senders)
         assert client.transport == "polling"
         assert client.connected
         total = SENDERS * PER_SENDER
