@@ -1,22 +1,14 @@
-"""The greenlet-owning client: drives the sans-IO :class:`Connection` over the transports.
+"""The public client: the blocking API, and the opening of a session (handshake, upgrade).
 
-A connected client owns at most three greenlets, all stopped on close:
-
-* the **reader**: the long-poll GET loop, or the WebSocket read loop after the upgrade;
-* the **writer**: sends what the session queues (one POST at a time, or coalesced frames); a
-  PONG goes first and never waits for user code;
-* the **dispatcher**, only when a callback is registered: runs callbacks in order.
-
-The heartbeat deadline is watched by a hub timer (no greenlet); a ping timeout closes the client
-from a short-lived greenlet spawned only then.
+What runs in the background once the session is open lives in :mod:`geventio._session`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
-from typing import Any, Literal
+from collections.abc import Iterator
+from typing import Literal
 
 import gevent
 import gevent.event
@@ -25,26 +17,21 @@ from geventio._connection import (
     Closed,
     Connection,
     Event,
-    MessageReceived,
-    Opened,
-    PacketReceived,
     State,
     Upgrade,
 )
-from geventio._handshake import CloseReason, Handshake
-from geventio._mailbox import CLOSED, Dispatcher, Mailbox, Message, Options
+from geventio._handshake import CloseReason
+from geventio._mailbox import CLOSED, Message, Options
 from geventio._packet import Packet, PacketId
-from geventio._transports._net import CookieJar
+from geventio._session import Session
 from geventio._transports.polling import PollingTransport
 from geventio._transports.websocket import WebSocketTransport
-from geventio._url import parse_url
 from geventio.exceptions import (
     ConnectError,
     ConnectionClosed,
     ConnectTimeout,
     EngineIOError,
     ProtocolError,
-    TransportError,
 )
 
 __all__ = ["Client", "Options"]
@@ -53,32 +40,11 @@ logger = logging.getLogger("geventio")
 monotonic = time.monotonic
 
 
-class Client:
+class Client(Session):
     """A connected Engine.IO client; made by :class:`geventio.ClientBuilder` or ``connect()``.
 
     Every method may be called from any greenlet, including from inside a callback.
     """
-
-    def __init__(self, options: Options) -> None:
-        self._opts = options
-        self._endpoint = parse_url(options.url, options.path, options.query)
-        self._cookies = CookieJar()
-        self._headers: dict[str, str] = {}
-        self._conn = Connection()
-        self._polling: PollingTransport | None = None
-        self._ws: WebSocketTransport | None = None
-        self._probe: WebSocketTransport | None = None  # the upgrade's WebSocket until it is done
-        self._reader: gevent.Greenlet[Any, Any] | None = None
-        self._writer: gevent.Greenlet[Any, Any] | None = None
-        self._dispatcher: Dispatcher | None = None
-        self._wake = gevent.event.Event()
-        self._room = gevent.event.Event()  # set when the writer took from the outbox
-        self._heartbeat: Any = None  # the hub timer watching the heartbeat deadline
-        self._upgraded = gevent.event.Event()
-        self._done = gevent.event.Event()
-        self._inbox = Mailbox(options.inbox_size)
-        self._reason: CloseReason | None = None
-        self._finished = False
 
     # -- public API -------------------------------------------------------------------------
 
@@ -86,17 +52,6 @@ class Client:
     def connected(self) -> bool:
         """``True`` while the session is open (``False`` as soon as ``disconnect()`` returns)."""
         return not self._finished and self._conn.state is State.OPEN
-
-    @property
-    def handshake(self) -> Handshake:
-        """The server's handshake."""
-        assert self._conn.handshake is not None
-        return self._conn.handshake
-
-    @property
-    def sid(self) -> str:
-        """The session id."""
-        return self.handshake.sid
 
     @property
     def transport(self) -> str:
@@ -292,41 +247,6 @@ class Client:
             error = next((e.error for e in events if isinstance(e, Closed)), None)
             raise error or ProtocolError("the server did not open the session")
 
-    def _start(self, *, reader: bool = True) -> None:
-        o = self._opts
-        if any((o.on_open, o.on_data, o.on_packet, o.on_error, o.on_close, o.on_upgrade)):
-            self._dispatcher = Dispatcher(o.inbox_size)
-        self._writer = gevent.spawn(self._guarded, self._write_loop)
-        if reader:
-            self._spawn_reader()
-        self._arm_heartbeat()
-
-    def _arm_heartbeat(self) -> None:
-        """Watch the heartbeat deadline with a hub timer, not a greenlet.
-
-        It fires even while the reader and the writer are both blocked in I/O (a stalled server
-        holding a GET and a POST): a ping timeout is then detected on time, not when some I/O
-        timeout runs out. It fires once per ping interval and re-arms while PINGs arrive.
-        """
-        deadline = self._conn.next_deadline
-        if deadline is None or self._finished:
-            return
-        self._heartbeat = gevent.get_hub().loop.timer(max(0.0, deadline - monotonic()))
-        self._heartbeat.start(self._heartbeat_due)
-
-    def _heartbeat_due(self) -> None:
-        """Runs in the hub, so it must not block: the close itself runs in a greenlet."""
-        deadline = self._conn.next_deadline
-        if deadline is not None and deadline <= monotonic() and not self._finished:
-            gevent.spawn(self._guarded, lambda: self._handle(self._conn.tick(monotonic())))
-        else:
-            self._arm_heartbeat()
-
-    def _spawn_reader(self) -> None:
-        """Start the read loop of the active transport (the previous one has ended)."""
-        loop = self._poll_loop if self._conn.transport == "polling" else self._ws_loop
-        self._reader = gevent.spawn(self._guarded, loop)
-
     def _upgrade(self) -> None:
         """Probe a WebSocket, pause polling, then let the writer switch transports.
 
@@ -383,166 +303,3 @@ class Client:
         self._conn.finish_close(CloseReason.TRANSPORT_ERROR)
         self._inbox.close()
         self._done.set()
-
-    # -- greenlets --------------------------------------------------------------------------
-
-    def _guarded(self, loop: Callable[[], None]) -> None:
-        """Run a loop; a bug in it becomes a clean close instead of a traceback on the hub."""
-        try:
-            loop()
-        except Exception as exc:
-            logger.exception("geventio internal error")
-            self._finish(CloseReason.TRANSPORT_ERROR, TransportError(f"internal error: {exc!r}"))
-
-    def _poll_loop(self) -> None:
-        conn, polling = self._conn, self._polling
-        assert polling is not None
-        read_timeout = self.handshake.ping_interval + self.handshake.ping_timeout
-        read_timeout += self._opts.timeout
-        while conn.should_poll():
-            conn.poll_started()
-            try:
-                body = polling.get(self.sid, read_timeout)
-            except EngineIOError as exc:
-                conn.poll_finished()
-                self._lost(exc)
-                return
-            self._handle(conn.receive_payload(body, monotonic()))
-            conn.poll_finished()
-        if conn.paused:
-            self._wake.set()
-
-    def _ws_loop(self) -> None:
-        conn, ws = self._conn, self._ws
-        assert ws is not None
-        while conn.state is not State.CLOSED:
-            try:
-                frame = ws.recv()
-            except EngineIOError as exc:
-                self._lost(exc)
-                return
-            if frame is None:
-                self._handle(conn.connection_lost(None))
-                return
-            self._handle(conn.receive_frame(frame, monotonic()))
-
-    def _lost(self, error: EngineIOError) -> None:
-        """I/O failed: past the heartbeat deadline that is a ping timeout, else a lost transport."""
-        self._handle(self._conn.tick(monotonic()) or self._conn.connection_lost(error))
-
-    def _heartbeat_window(self) -> float:
-        """How long a WebSocket read or write may block: past it, the heartbeat has failed."""
-        return self.handshake.ping_interval + self.handshake.ping_timeout + 1.0
-
-    def _write_loop(self) -> None:
-        conn = self._conn
-        while conn.state is not State.CLOSED:
-            self._wake.wait()
-            self._wake.clear()
-            try:
-                self._flush()
-            except EngineIOError as exc:
-                self._lost(exc)
-                return
-            if conn.state is State.CLOSING and conn.flushed:
-                return
-
-    def _flush(self) -> None:
-        conn = self._conn
-        if conn.transport == "polling":
-            assert self._polling is not None
-            while (body := conn.next_post()) is not None:
-                self._room.set()
-                try:
-                    self._polling.post(self.sid, body)
-                finally:
-                    conn.post_finished()
-            if conn.paused:
-                self._finish_upgrade()
-        elif frames := conn.next_frames():
-            assert self._ws is not None
-            self._room.set()
-            self._ws.send(frames)
-
-    def _finish_upgrade(self) -> None:
-        assert self._ws is not None
-        assert self._polling is not None
-        self._ws.set_io_timeout(self._heartbeat_window())
-        frames = self._conn.finish_upgrade()
-        self._room.set()
-        self._ws.send(frames)
-        self._polling.close()
-        self._polling = None
-        self._spawn_reader()
-        self._upgraded.set()
-        logger.debug("upgraded to WebSocket, sid %s", self.sid)
-        if self._opts.on_upgrade is not None:
-            self._call(self._opts.on_upgrade, "websocket")
-
-    # -- events -----------------------------------------------------------------------------
-
-    def _call(self, callback: Callable[[Any], Any], arg: Any, *, final: bool = False) -> None:
-        if self._dispatcher is not None:
-            self._dispatcher.call(callback, arg, final=final)
-
-    def _handle(self, events: list[Event]) -> None:
-        o = self._opts
-        if self._conn.has_output:  # a PONG goes out before delivery can block on a full inbox
-            self._wake.set()
-        for event in events:
-            if isinstance(event, MessageReceived):
-                if o.on_data is not None:
-                    self._call(o.on_data, event.data)
-                else:
-                    self._inbox.put(event.data)
-            elif isinstance(event, PacketReceived):
-                if o.on_packet is not None:
-                    self._call(o.on_packet, event.packet)
-            elif isinstance(event, Opened):
-                if o.on_open is not None:
-                    self._call(o.on_open, event.handshake)
-            elif isinstance(event, Closed):
-                self._finish(event.reason, event.error)
-        if self._conn.has_output:
-            self._wake.set()
-
-    def _finish(self, reason: CloseReason, error: EngineIOError | None = None) -> None:
-        """Close once: callbacks queued, inbox closed, greenlets stopped, transports closed."""
-        if self._finished:
-            return
-        self._finished = True
-        self._reason = reason
-        self._conn.finish_close(reason)
-        if error is not None:
-            logger.info("closing after an error: %s", error)
-            if self._opts.on_error is not None:
-                self._call(self._opts.on_error, error, final=True)
-        sid = self._conn.handshake.sid if self._conn.handshake else None
-        logger.debug("closed (%s), sid %s", reason.value, sid)
-        if self._opts.on_close is not None:
-            self._call(self._opts.on_close, reason, final=True)
-        if self._dispatcher is not None:
-            self._dispatcher.close()
-        self._inbox.close()
-        self._upgraded.set()  # wakes an upgrade waiting in build()
-        self._room.set()  # wakes blocked senders: they raise ConnectionClosed
-        if self._heartbeat is not None:
-            self._heartbeat.close()
-        self._stop_greenlets()
-        self._close_transports(graceful=reason is CloseReason.CLIENT_DISCONNECT)
-        self._done.set()
-
-    def _stop_greenlets(self) -> None:
-        current = gevent.getcurrent()
-        for greenlet in (self._reader, self._writer):
-            if greenlet is not None and greenlet is not current:
-                greenlet.kill(block=True, timeout=self._opts.timeout)
-
-    def _close_transports(self, *, graceful: bool) -> None:
-        """Close both transports; gracefully (WebSocket close handshake and drain) or at once."""
-        if self._polling is not None:
-            self._polling.close()
-        if self._ws is not None:
-            self._ws.close(min(1.0, self._opts.timeout) if graceful else 0)
-        if self._probe is not None:  # wakes the upgrade waiting for the probe's answer
-            self._probe.close(0)
