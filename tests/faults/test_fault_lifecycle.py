@@ -166,7 +166,12 @@ def test_fault_1000_connect_disconnect_cycles(server: ServerHandle, bound: Bound
 def test_fault_disconnected_client_freed_without_gc(
     node_server: ServerHandle, index: int, bound: Bound
 ) -> None:
-    """A disconnected client is freed by reference counting alone: no reference cycle holds it."""
+    """A disconnected client is freed by reference counting alone: no reference cycle holds it.
+
+    Fails today whenever disconnect() kills the reader (always on WebSocket, sometimes on
+    polling): the killed greenlet keeps its GreenletExit, whose traceback holds the loop's frame,
+    whose ``self`` is the client, which holds the greenlet.
+    """
     gc.collect()
     gc.disable()
     try:
