@@ -254,7 +254,7 @@ if patching == "patched":
     from gevent import monkey
     monkey.patch_all()
 import json, os, signal
-import gevent
+import gevent, gevent.os
 import geventio
 MODES = ("build", "build_polling", "build_websocket")
 
@@ -298,7 +298,9 @@ chunks = []
 while chunk := os.read(read_end, 65536):
     chunks.append(chunk)
 report["child"] = json.loads(b"".join(chunks) or b"{}")
-report["child_status"] = os.waitpid(pid, 0)[1]
+# gevent.fork() reaps the child with its own SIGCHLD watcher: only gevent's waitpid sees it
+waitpid = gevent.os.waitpid if how == "gevent" else os.waitpid
+report["child_status"] = waitpid(pid, 0)[1]
 report["sockets_at_end"] = sockets()
 print(json.dumps(report))
 """
