@@ -119,9 +119,15 @@ class Session:
         self._reader = gevent.spawn(self._guarded, loop)
 
     def _guarded(self, loop: Callable[[], None]) -> None:
-        """Run a loop; a bug in it becomes a clean close instead of a traceback on the hub."""
+        """Run a loop; a bug in it becomes a clean close instead of a traceback on the hub.
+
+        A kill on close ends it quietly: a ``GreenletExit`` kept as the greenlet's value would hold
+        this session through its traceback, a cycle only the cyclic gc could free.
+        """
         try:
             loop()
+        except gevent.GreenletExit:
+            pass
         except Exception as exc:
             logger.exception("geventio internal error")
             self._finish(CloseReason.TRANSPORT_ERROR, TransportError(f"internal error: {exc!r}"))
