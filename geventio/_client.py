@@ -264,8 +264,10 @@ class Client(Session):
                 if self._finished or self._conn.upgrade is not Upgrade.PROBING:
                     raise ConnectError(f"the session closed during the upgrade ({self._reason})")
                 self._conn.receive_probe(answer or "")
-            except BaseException:
-                ws.close(0 if self._finished else min(1.0, self._opts.timeout))
+            except BaseException as exc:
+                # a peer that let the probe time out would not answer a close handshake either
+                gone = self._finished or isinstance(exc, TimeoutError)
+                ws.close(0 if gone else min(1.0, self._opts.timeout))
                 raise
             finally:
                 self._probe = None
