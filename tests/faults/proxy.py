@@ -30,7 +30,7 @@ from select import select
 from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 
-from scripted import frame
+from dummyserver import frame
 
 __all__ = ["FaultProxy", "ProbeMode", "Record"]
 
