@@ -8,9 +8,10 @@ failure with the ``bound`` fixture (``from faultkit import Bound``)::
         with bound(1.0), pytest.raises(ConnectError):
             ...
 
-``pytest tests/faults --fault-report=FILE`` writes a Markdown table of every case: what the client
-did (the docstring), the bound and the time measured.  On top of the whole suite's checks (no hub
-error, no client greenlet left), any test fails when it leaves a socket of this process open.
+``pytest tests/faults --fault-report=FILE`` writes a Markdown table with a row per case (its
+parametrized variants together): what the client did (the docstring), the bound, the times.
+On top of the whole suite's checks (no hub error, no client greenlet left), any test fails when
+it leaves a socket of this process open.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import gc
 import os
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,18 +75,33 @@ def pytest_runtest_makereport(
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     target = session.config.getoption("--fault-report", None)
-    if not target or not CASES:
-        return
+    if target and CASES:
+        Path(target).write_text(report(CASES.values()))
+
+
+def report(cases: Iterable[Case]) -> str:
+    """A Markdown table with one row per case: its variants (parameters) grouped together."""
+    groups: dict[str, list[Case]] = {}
+    for case in cases:
+        groups.setdefault(case.nodeid.split("[", 1)[0], []).append(case)
     lines = [
-        "| case | what the client does | bound (s) | measured (s) | result |",
-        "|---|---|---|---|---|",
+        "| case | what the client does | variants | bound (s) | measured (s) | passed |",
+        "|---|---|---|---|---|---|",
     ]
-    for case in CASES.values():
-        name = case.nodeid.split("::", 1)[-1]
-        measured = ", ".join(f"{t:.3f}" for t in case.elapsed) or "-"
-        limit = f"{case.bound:g}" if case.bound is not None else "-"
-        lines.append(f"| `{name}` | {case.what} | {limit} | {measured} | {case.outcome} |")
-    Path(target).write_text("\n".join(lines) + "\n")
+    for nodeid, group in groups.items():
+        times = [t for case in group for t in case.elapsed]
+        bounds = sorted({case.bound for case in group if case.bound is not None})
+        measured = "-"
+        if times:
+            low, high = f"{min(times):.3f}", f"{max(times):.3f}"
+            measured = low if low == high else f"{low} to {high}"
+        passed = sum(case.outcome == "passed" for case in group)
+        lines.append(
+            f"| `{nodeid.rsplit('::', 1)[-1]}` | {group[0].what} | {len(group)} "
+            f"| {', '.join(f'{b:g}' for b in bounds) or '-'} | {measured} "
+            f"| {passed}/{len(group)} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 @dataclass
