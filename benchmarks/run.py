@@ -14,6 +14,7 @@ each with a hard timeout.  The results go to ``<out>/latest.md`` (also printed) 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from pathlib import Path
@@ -71,6 +72,8 @@ def _progress(run: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the plan, write the reports, print the Markdown; exit status 0 even if runs failed."""
     raw_argv = sys.argv[1:] if argv is None else argv
+    # SIGTERM unwinds like Ctrl-C: the finally below stops the row's server.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
     args = parse_args(raw_argv)
     rows = build_plan(args.quick, args.clients, args.only)
     meta = describe_machine([sys.argv[0], *raw_argv])

@@ -41,9 +41,6 @@ class GeventioConn:
     def connected(self) -> bool:
         return self.client.connected
 
-    def close(self) -> None:
-        self.client.disconnect()
-
 
 class Geventio:
     """Opens geventio clients."""
