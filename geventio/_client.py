@@ -224,7 +224,6 @@ class Client(Session):
                 raise ConnectError("the server closed the WebSocket before the open packet")
             events = self._conn.receive_frame(first, monotonic())
             self._check_open(events)
-            self._ws.set_io_timeout(self._heartbeat_window())
             self._start()
             self._handle(events)
         except BaseException:

@@ -168,10 +168,6 @@ class Session:
         """I/O failed: past the heartbeat deadline that is a ping timeout, else a lost transport."""
         self._handle(self._conn.tick(monotonic()) or self._conn.connection_lost(error))
 
-    def _heartbeat_window(self) -> float:
-        """How long a WebSocket read or write may block: past it, the heartbeat has failed."""
-        return self.handshake.ping_interval + self.handshake.ping_timeout + 1.0
-
     def _write_loop(self) -> None:
         conn = self._conn
         while conn.state is not State.CLOSED:
@@ -197,15 +193,27 @@ class Session:
                     conn.post_finished()
             if conn.paused:
                 self._finish_upgrade()
-        elif frames := conn.next_frames():
+        else:
             assert self._ws is not None
+            frames = conn.next_frames()
+            if frames or self._ws.backlogged:
+                self._room.set()
+                self._ws.send(frames)
+
+    def _output(self) -> None:
+        """Send what the session queued: on an open WebSocket, at once from this greenlet when
+        that needs no wait (a PONG then costs no switch to the writer); else the writer does."""
+        ws, conn = self._ws, self._conn
+        if ws is not None and conn.transport == "websocket" and conn.state is State.OPEN:
+            frames = conn.next_frames()
             self._room.set()
-            self._ws.send(frames)
+            if ws.try_send(frames):
+                return
+        self._wake.set()
 
     def _finish_upgrade(self) -> None:
         assert self._ws is not None
         assert self._polling is not None
-        self._ws.set_io_timeout(self._heartbeat_window())
         frames = self._conn.finish_upgrade()
         self._room.set()
         self._ws.send(frames)
@@ -226,7 +234,7 @@ class Session:
     def _handle(self, events: list[Event]) -> None:
         o = self._opts
         if self._conn.has_output:  # a PONG goes out before delivery can block on a full inbox
-            self._wake.set()
+            self._output()
         for event in events:
             if isinstance(event, MessageReceived):
                 if o.on_data is not None:
@@ -242,7 +250,7 @@ class Session:
             elif isinstance(event, Closed):
                 self._finish(event.reason, event.error)
         if self._conn.has_output:
-            self._wake.set()
+            self._output()
 
     def _finish(self, reason: CloseReason, error: EngineIOError | None = None) -> None:
         """Close once: callbacks queued, inbox closed, greenlets stopped, transports closed."""

@@ -35,6 +35,7 @@ from geventio._transports._net import (
     map_errors,
     open_socket,
     request_headers,
+    translate,
     wrap_tls,
 )
 from geventio._url import Endpoint
@@ -55,11 +56,11 @@ class WebSocketTransport:
         self._max = max_message_size
         self._lock = gevent.lock.Semaphore()
         self._messages: deque[Frame] = deque()
+        self._backlog = b""  # bytes try_send could not send without waiting; they go first
         self._parts: list[str] | list[bytes] = []
         self._size = 0
         self._closed = False
         self._eof = False
-        self._io_timeout: float | None = None
         self._error: ProtocolError | None = None
 
     @classmethod
@@ -104,7 +105,7 @@ class WebSocketTransport:
             except BaseException:
                 sock.close()
                 raise
-        transport.set_io_timeout(None)
+        sock.settimeout(None)  # once open, I/O waits: the session heartbeat bounds it
         return transport
 
     def _handshake(self, what: str, cookies: CookieJar) -> None:
@@ -178,29 +179,29 @@ class WebSocketTransport:
                 self._eof = True
 
     def _write(self, data: bytes) -> None:
+        """Write ``data`` after any backlog; blocks until the kernel took it all."""
         with self._lock:
-            self._sock.sendall(data)
-
-    def set_io_timeout(self, timeout: float | None) -> None:
-        """Bound every later read and write (the session passes its heartbeat window).
-
-        A read that sees no byte, or a write that cannot finish, within it raises
-        :class:`TransportError`.
-        """
-        self._io_timeout = timeout
-        self._sock.settimeout(timeout)
+            data, self._backlog = self._backlog + data, b""
+            # one send() usually takes it all: cheaper than gevent's sendall, which asks the
+            # kernel for the buffer size and slices a memoryview on every call
+            sent = self._sock.send(data) if data else 0
+            if sent < len(data):
+                self._sock.sendall(memoryview(data)[sent:])
 
     def recv(self, timeout: float | None = None, *, connecting: bool = False) -> Frame | None:
         """The next complete message (``bytes`` for binary), or ``None`` once the peer closed.
 
-        Blocks the calling greenlet until a message arrives, at most ``timeout`` (default: the
-        I/O timeout); only one greenlet may call it.
+        Blocks the calling greenlet until a message arrives, at most ``timeout`` (default: no
+        limit; the session's heartbeat timer ends a silent connection); only one greenlet may
+        call it.
 
         :raises TransportError: on a network failure, or past ``timeout`` when one is given
             (:class:`ConnectError` and :class:`ConnectTimeout` while ``connecting``).
         :raises ProtocolError: on a WebSocket protocol violation or an oversized message.
         """
-        with map_errors("WebSocket read", connecting=connecting):
+        if self._messages:
+            return self._messages.popleft()
+        try:
             while not self._messages:
                 if self._error is not None:
                     raise self._error
@@ -212,27 +213,70 @@ class WebSocketTransport:
                     data = self._sock.recv(_RECV_SIZE)
                 finally:
                     if timeout is not None:
-                        self._sock.settimeout(self._io_timeout)
+                        self._sock.settimeout(None)
                 if not data:
                     self._eof = True
                     return None
                 self._ws.receive_data(data)
                 self._collect(self._ws.events())
-            return self._messages.popleft()
+        except Exception as exc:
+            mapped = translate(exc, "WebSocket read", connecting=connecting)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+        return self._messages.popleft()
+
+    @property
+    def backlogged(self) -> bool:
+        """``True`` when bytes wait for a :meth:`send` (that may block) to push them out."""
+        return bool(self._backlog)
 
     def send(self, frames: Sequence[Frame]) -> None:
-        """Send messages, coalesced into one ``sendall``; serialized with other writers.
+        """Send messages, after any backlog, coalesced into one write; blocks until written.
+
+        Serialized with other writers.
 
         :raises TransportError: on a network failure, or when the socket is closed.
         """
         if self._closed or self._ws.state is not ConnectionState.OPEN:
             raise TransportError("WebSocket is closed")
-        with map_errors("WebSocket write", connecting=False):
-            send = self._ws.send
-            data = b"".join(
-                [send(TextMessage(f) if isinstance(f, str) else BytesMessage(f)) for f in frames]
-            )
-            self._write(data)
+        try:
+            self._write(self._encode(frames))
+        except Exception as exc:
+            mapped = translate(exc, "WebSocket write", connecting=False)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+
+    def try_send(self, frames: Sequence[Frame]) -> bool:
+        """Send messages only as far as that needs no wait; never blocks, never raises.
+
+        What cannot be sent at once (another greenlet is writing, or the kernel's buffer is
+        full) is kept, in order, for the next :meth:`send`. Returns ``True`` when everything was
+        sent, ``False`` when a :meth:`send` must follow (a failure shows up there too).
+        """
+        if self._closed or self._ws.state is not ConnectionState.OPEN:
+            return False
+        try:
+            data = self._encode(frames)
+        except LocalProtocolError:  # pragma: no cover - the state was checked above
+            return False
+        if self._lock.locked() or self._backlog:
+            self._backlog += data
+            return False
+        with self._lock:  # free: acquiring it does not wait
+            try:
+                sent = self._sock.send(data, 0, 0.0)  # gevent's send: timeout 0, never waits
+            except OSError:
+                sent = 0
+            self._backlog = data[sent:]
+        return not self._backlog
+
+    def _encode(self, frames: Sequence[Frame]) -> bytes:
+        send = self._ws.send
+        return b"".join(
+            [send(TextMessage(f) if isinstance(f, str) else BytesMessage(f)) for f in frames]
+        )
 
     def close(self, timeout: float = 1.0) -> None:
         """Close with the close handshake, then drain before closing the socket.
