@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import logging
 import ssl
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import gevent
+import gevent.event
 import gevent.lock
-import gevent.queue
 
 from geventio._handshake import CloseReason, Handshake
 from geventio._packet import Packet
 from geventio.exceptions import EngineIOError, Timeout
+
+monotonic = time.monotonic
 
 __all__ = ["CLOSED", "Dispatcher", "HeadersOption", "Mailbox", "Message", "Options"]
 
@@ -49,34 +52,51 @@ class Mailbox:
     """A FIFO whose ``put`` blocks while ``size`` items wait (backpressure on the reader).
 
     ``close`` never blocks; after it, ``get`` drains what is left, then returns ``CLOSED``.
+    Built on a list and two small gevent primitives: a ``gevent.queue.Queue`` costs about
+    3.5 KiB, which thousands of idle clients would pay for nothing.
     """
 
     def __init__(self, size: int) -> None:
-        self._queue: gevent.queue.Queue[Any] = gevent.queue.Queue()
+        self._items: list[Any] = []
+        self._ready = gevent.event.Event()  # set while items wait
         self._slots = gevent.lock.Semaphore(size)
 
     def put(self, item: Any) -> None:
         self._slots.acquire()
-        self._queue.put(item)
+        self._append(item)
 
     def put_final(self, item: Any) -> None:
-        self._queue.put((item,))  # a 1-tuple marks an item that took no slot
+        self._append((item,))  # a 1-tuple marks an item that took no slot
 
     def close(self) -> None:
-        self._queue.put(CLOSED)
+        self._append(CLOSED)
+
+    def _append(self, item: Any) -> None:
+        self._items.append(item)
+        self._ready.set()
 
     def get(self, timeout: float | None = None) -> Any:
-        try:
-            item = self._queue.get(timeout=timeout)
-        except gevent.queue.Empty:
-            raise Timeout(f"nothing received within {timeout} s") from None
+        items = self._items
+        if not items:
+            deadline = None if timeout is None else monotonic() + timeout
+            while not items:
+                left = None if deadline is None else deadline - monotonic()
+                if (left is not None and left <= 0) or not self._ready.wait(left):
+                    raise Timeout(f"nothing received within {timeout} s")
+        item = items[0]
         if item is CLOSED:
-            self._queue.put(CLOSED)  # wake the next waiter too
-        elif type(item) is tuple and len(item) == 1:
+            return item  # it stays: every later get() sees it too
+        del items[0]
+        if not items:
+            self._ready.clear()
+        if type(item) is tuple and len(item) == 1:
             return item[0]
-        else:
-            self._slots.release()
+        self._slots.release()
         return item
+
+    def qsize(self) -> int:
+        """How many items wait (the close marker included)."""
+        return len(self._items)
 
 
 logger = logging.getLogger("geventio")
