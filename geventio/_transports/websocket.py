@@ -8,14 +8,13 @@ here (that is framing, not Engine.IO). Messages are reassembled up to ``max_mess
 from __future__ import annotations
 
 import ssl
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 
 import gevent
 import gevent.lock
 import gevent.socket
 from wsproto import ConnectionType, WSConnection
-from wsproto.connection import ConnectionState
+from wsproto.connection import Connection, ConnectionState
 from wsproto.events import (
     AcceptConnection,
     BytesMessage,
@@ -52,10 +51,11 @@ class WebSocketTransport:
 
     def __init__(self, sock: gevent.socket.socket, ws: WSConnection, max_message_size: int) -> None:
         self._sock = sock
-        self._ws = ws
+        # the handshake's wrapper; once open, its inner Connection alone (the h11 state goes)
+        self._ws: WSConnection | Connection = ws
         self._max = max_message_size
         self._lock = gevent.lock.Semaphore()
-        self._messages: deque[Frame] = deque()
+        self._messages: list[Frame] = []  # a list: a deque costs 770 bytes per connection
         self._backlog = b""  # bytes try_send could not send without waiting; they go first
         self._parts: list[str] | list[bytes] = []
         self._size = 0
@@ -126,6 +126,8 @@ class WebSocketTransport:
                         ]
                     )
                     self._collect(self._ws.events())
+                    if isinstance(self._ws, WSConnection) and self._ws.connection is not None:
+                        self._ws = self._ws.connection
                     return
                 if isinstance(event, RejectConnection):
                     reject = event
@@ -200,7 +202,7 @@ class WebSocketTransport:
         :raises ProtocolError: on a WebSocket protocol violation or an oversized message.
         """
         if self._messages:
-            return self._messages.popleft()
+            return self._messages.pop(0)
         try:
             while not self._messages:
                 if self._error is not None:
@@ -224,7 +226,7 @@ class WebSocketTransport:
             if mapped is exc:
                 raise
             raise mapped from exc
-        return self._messages.popleft()
+        return self._messages.pop(0)
 
     @property
     def backlogged(self) -> bool:
