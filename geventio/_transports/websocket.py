@@ -229,6 +229,11 @@ class WebSocketTransport:
         return self._messages.pop(0)
 
     @property
+    def idle(self) -> bool:
+        """``True`` when no write is in progress and nothing waits: :meth:`try_send` may go."""
+        return not self._backlog and not self._lock.locked()
+
+    @property
     def backlogged(self) -> bool:
         """``True`` when bytes wait for a :meth:`send` (that may block) to push them out."""
         return bool(self._backlog)
@@ -293,7 +298,10 @@ class WebSocketTransport:
         if timeout <= 0:  # abort: the peer is gone or broke the protocol
             self._sock.close()
             return
+        # one bound for the whole close: a peer that never stops sending must not keep it open
+        deadline = gevent.Timeout(timeout)
         try:
+            deadline.start()
             self._sock.settimeout(timeout)
             if self._ws.state is ConnectionState.OPEN:
                 self._write(self._ws.send(CloseConnection(code=1000)))
@@ -305,7 +313,9 @@ class WebSocketTransport:
                 for event in self._ws.events():
                     if isinstance(event, CloseConnection):
                         self._eof = True
-        except (OSError, LocalProtocolError, TransportError, ProtocolError):
-            pass
+        except (gevent.Timeout, OSError, LocalProtocolError, TransportError, ProtocolError) as exc:
+            if isinstance(exc, gevent.Timeout) and exc is not deadline:
+                raise  # someone else's timeout
         finally:
+            deadline.close()
             self._sock.close()

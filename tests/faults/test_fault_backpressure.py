@@ -6,6 +6,7 @@ import time
 
 import gevent
 import pytest
+from dummyserver import Conn, frame, open_packet, websocket_script
 from faultkit import Bound
 from helpers import spawn_catching
 from servers import ServerFactory, ServerKind
@@ -121,3 +122,34 @@ def test_a_refused_post_closes_with_its_status(
     assert len(errors) == 1
     assert isinstance(errors[0], geventio.TransportError)
     assert errors[0].status == status
+
+
+def test_a_server_that_pings_but_never_reads(bound: Bound) -> None:
+    """A server that pings but never reads: send() stays blocked, the queue stays bounded."""
+
+    def ping_forever(conn: Conn) -> None:
+        while not conn.server.stopping.wait(0.1) and conn.send(frame(0x1, b"2")):
+            pass
+
+    opened = frame(0x1, open_packet(pingInterval=300, pingTimeout=5000).encode())
+    with websocket_script(opened, after=ping_forever) as server:
+        builder = geventio.ClientBuilder(server.url).send_buffer(SEND_BUFFER).timeout(0.5)
+        client = builder.build_websocket()
+        accepted = 0
+
+        def flood() -> None:
+            nonlocal accepted
+            for _ in range(ATTEMPTED):
+                client.send(bytes(CHUNK))
+                accepted += 1
+
+        sender = spawn_catching(flood)
+        gevent.sleep(1.0)  # about ten PINGs: each one's PONG must not carry the outbox along
+        blocked_at = accepted
+        gevent.sleep(1.0)
+        assert client.connected, "PINGs keep arriving: the session is alive"
+        assert accepted == blocked_at, "the sender must stay blocked while nothing is read"
+        assert accepted * CHUNK < 32 * 1024 * 1024, accepted
+        with bound(2.0):  # the flush waits up to timeout, so does the close handshake
+            client.disconnect()
+            assert isinstance(sender.get(timeout=5), ConnectionClosed)
