@@ -7,7 +7,6 @@ than ``max_packets`` (python-engineio servers drop larger POSTs yet answer 200) 
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
 
 from geventio._packet import Packet, decode_text, encode_text
@@ -84,18 +83,22 @@ def encoded_size(packet: Packet) -> int:
 
 
 def take_batch(
-    queue: deque[Packet], max_payload: int, max_packets: int = MAX_PACKETS
+    queue: list[Packet], max_payload: int, max_packets: int = MAX_PACKETS
 ) -> list[Packet]:
-    """Pop from the left of ``queue`` the packets for one payload and return them, in order.
+    """Remove from the front of ``queue`` the packets for one payload and return them, in order.
 
     Returns an empty list only when the queue is empty. The first packet is always taken.
     """
-    batch: list[Packet] = []
+    count = 0
     size = 0
-    while queue and len(batch) < max_packets:
-        cost = encoded_size(queue[0]) + (1 if batch else 0)
-        if batch and size + cost > max_payload:
+    for packet in queue:
+        if count == max_packets:
             break
-        batch.append(queue.popleft())
+        cost = encoded_size(packet) + (1 if count else 0)
+        if count and size + cost > max_payload:
+            break
+        count += 1
         size += cost
+    batch = queue[:count]
+    del queue[:count]
     return batch

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -180,14 +178,14 @@ def _msgs(*texts: str) -> list[Packet]:
 
 
 def test_take_batch_empty_queue_returns_empty() -> None:
-    queue: deque[Packet] = deque()
+    queue: list[Packet] = []
     assert take_batch(queue, 1000) == []
     assert take_batch(queue, 1000, 1) == []
 
 
 def test_take_batch_respects_sixteen_packets() -> None:
     packets = _msgs(*(str(i) for i in range(40)))
-    queue = deque(packets)
+    queue = list(packets)
     first = take_batch(queue, 1_000_000)
     assert first == packets[:16]
     assert len(queue) == 24
@@ -200,7 +198,7 @@ def test_take_batch_respects_sixteen_packets() -> None:
 
 def test_take_batch_respects_max_packets_argument() -> None:
     packets = _msgs("a", "b", "c", "d", "e")
-    queue = deque(packets)
+    queue = list(packets)
     assert take_batch(queue, 1000, 2) == packets[:2]
     assert take_batch(queue, 1000, 2) == packets[2:4]
     assert take_batch(queue, 1000, 2) == packets[4:]
@@ -211,7 +209,7 @@ def test_take_batch_respects_max_packets_argument() -> None:
 def test_take_batch_text_size_limit_is_exact(max_payload: int, count: int) -> None:
     # each packet is "4aaaa" (5 bytes); n packets take 5n + (n - 1) bytes
     packets = _msgs("aaaa", "aaaa", "aaaa")
-    queue = deque(packets)
+    queue = list(packets)
     batch = take_batch(queue, max_payload)
     assert batch == packets[:count]
     assert len(queue) == 3 - count
@@ -223,7 +221,7 @@ def test_take_batch_text_size_limit_is_exact(max_payload: int, count: int) -> No
 def test_take_batch_counts_utf8_bytes(max_payload: int, count: int) -> None:
     # "4日本" is 7 bytes in UTF-8 but 3 characters
     packets = _msgs("日本", "日本", "日本")
-    queue = deque(packets)
+    queue = list(packets)
     assert take_batch(queue, max_payload) == packets[:count]
 
 
@@ -242,7 +240,7 @@ def test_take_batch_counts_utf8_bytes(max_payload: int, count: int) -> None:
 )
 def test_take_batch_counts_base64_size(data: bytes, max_payload: int, count: int) -> None:
     packets = [Packet(M, data), Packet(M, data)]
-    queue = deque(packets)
+    queue = list(packets)
     batch = take_batch(queue, max_payload)
     assert batch == packets[:count]
     assert len(encode_payload(packets)) == 2 * (1 + 4 * ((len(data) + 2) // 3)) + 1
@@ -251,7 +249,7 @@ def test_take_batch_counts_base64_size(data: bytes, max_payload: int, count: int
 def test_take_batch_oversized_packet_goes_alone() -> None:
     big = Packet(M, "x" * 100)
     small = Packet(M, "s")
-    queue = deque([big, small, small])
+    queue = [big, small, small]
     assert take_batch(queue, 10) == [big]
     assert take_batch(queue, 10) == [small, small]
     assert not queue
@@ -260,7 +258,7 @@ def test_take_batch_oversized_packet_goes_alone() -> None:
 def test_take_batch_oversized_packet_in_the_middle() -> None:
     big = Packet(M, b"\x00" * 60)
     a, b = Packet(M, "a"), Packet(M, "b")
-    queue = deque([a, big, b])
+    queue = [a, big, b]
     assert take_batch(queue, 20) == [a]
     assert take_batch(queue, 20) == [big]
     assert take_batch(queue, 20) == [b]
@@ -269,7 +267,7 @@ def test_take_batch_oversized_packet_in_the_middle() -> None:
 
 def test_take_batch_never_empty_for_a_non_empty_queue() -> None:
     packets = _msgs("one", "two", "three")
-    queue = deque(packets)
+    queue = list(packets)
     batches = []
     while queue:
         batch = take_batch(queue, 1)
@@ -280,10 +278,10 @@ def test_take_batch_never_empty_for_a_non_empty_queue() -> None:
 
 def test_take_batch_preserves_order_and_leaves_the_rest() -> None:
     packets = [Packet(M, "a"), Packet(PacketId.PONG), Packet(M, b"\x01"), Packet(PacketId.CLOSE)]
-    queue = deque(packets)
+    queue = list(packets)
     assert take_batch(queue, 1000) == packets
     assert not queue
-    queue = deque(packets)
+    queue = list(packets)
     batch = take_batch(queue, 4)  # "4a" + sep + "3" = 4 bytes
     assert batch == packets[:2]
     assert list(queue) == packets[2:]
@@ -357,7 +355,7 @@ def test_decode_payload_text_raises_nothing_but_protocol_error(body: str) -> Non
 def test_take_batch_drains_queue_in_order(
     packets: list[Packet], max_payload: int, max_packets: int
 ) -> None:
-    queue = deque(packets)
+    queue = list(packets)
     taken: list[Packet] = []
     while queue:
         before = len(queue)
@@ -377,7 +375,7 @@ def test_take_batch_drains_queue_in_order(
 @FAST
 @given(st.lists(packets_strategy, min_size=1, max_size=60))
 def test_take_batch_default_limits(packets: list[Packet]) -> None:
-    queue = deque(packets)
+    queue = list(packets)
     taken: list[Packet] = []
     while queue:
         batch = take_batch(queue, 1_000_000)
