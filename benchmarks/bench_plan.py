@@ -3,7 +3,7 @@
 A :class:`Row` is one scenario configuration (scenario, transport, message, N).  Each row gets
 its own Node ``engine.io`` echo server; every implementation's worker then runs against it,
 interleaved and repeated (A B C A B C ...).  The sizes below are chosen so that a full run (all
-rows, 3 repetitions, 4 implementations) takes about 20 minutes on 2 cores, most of it in the
+rows, 3 repetitions, 4 implementations) takes about 25 minutes on 2 cores, most of it in the
 idle rows.
 """
 

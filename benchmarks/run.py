@@ -97,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             server.stop()
     meta["total_minutes"] = (time.monotonic() - started) / 60
+    end = describe_machine([])["geventio"]
+    if end != meta["geventio"]:  # geventio is installed editable: say when it moved meanwhile
+        meta["geventio"] += f", **changed during the run**, at the end {end}"
     text = write(args.out, meta, rows, runs)
     print(text)
     print(f"written: {args.out / 'latest.md'}, {args.out / 'latest.json'}")
