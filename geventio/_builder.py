@@ -65,7 +65,11 @@ class ClientBuilder:
         return self._set(timeout=float(seconds))
 
     def max_message_size(self, size: int) -> ClientBuilder:
-        """The largest message (or polling response) accepted, in bytes (default 16 MiB)."""
+        """The largest message accepted, in bytes (default 16 MiB).
+
+        A larger one closes the client with ``TRANSPORT_ERROR`` before it is read whole. A poll
+        answer may hold many messages: it may reach ``max(64 MiB, 4 * size)`` in all.
+        """
         if size <= 0:
             raise ValueError("max_message_size must be positive")
         return self._set(max_message_size=size)

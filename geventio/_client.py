@@ -186,7 +186,7 @@ class Client(Session):
             cookies=self._cookies,
             ssl_context=self._opts.tls_config,
             timeout=self._opts.timeout,
-            max_body=self._opts.max_message_size,
+            max_message_size=self._opts.max_message_size,
         )
         try:
             events = self._conn.receive_payload(self._polling.handshake(), monotonic())

@@ -272,3 +272,13 @@ def test_node_really_sends_base64_text_frames_with_b64(node_server: ServerHandle
         assert ws.recv(5) == "bAP9iaW4="
     finally:
         ws.close()
+
+
+def test_a_poll_answer_may_hold_more_than_max_message_size(node_server: ServerHandle) -> None:
+    """max_message_size bounds each message: node packs all 40 pushes into one poll answer."""
+    builder = geventio.ClientBuilder(node_server.url).max_message_size(256 * 1024)
+    with builder.build_polling() as client:
+        client.send("cmd:pushbin:40:65536")  # about 3.5 MB of base64 in one answer
+        received = [client.receive(10) for _ in range(40)]
+        assert [struct.unpack(">I", bytes(m)[:4])[0] for m in received] == list(range(40))
+        assert {len(m) for m in received} == {65536}

@@ -32,6 +32,12 @@ __all__ = ["PollingTransport"]
 _POST_HEADERS = {"Content-Type": "text/plain;charset=UTF-8"}
 
 
+_CHUNK = 65536
+_SEPARATOR = b"\x1e"
+#: The whole of a poll answer may hold this much at least, whatever the message size limit.
+_MIN_BODY_LIMIT = 64 * 1024 * 1024
+
+
 class _CooperativeConnectionMixin:
     """Open the TCP connection with ``gevent.socket`` instead of the stdlib."""
 
@@ -80,7 +86,9 @@ class PollingTransport:
     :param cookies: the client's jar; every ``Set-Cookie`` goes into it.
     :param ssl_context: for https; certificates are verified unless the context says otherwise.
     :param timeout: bound on connecting and on reading every answer but the long-poll's.
-    :param max_body: the largest GET body accepted, in bytes.
+    :param max_message_size: the largest message accepted, in bytes. A poll answer may hold
+        many: each packet in it may take up to that (4/3 of it for a base64 binary message),
+        and the whole answer up to ``max(64 MiB, 4 * max_message_size)``.
     """
 
     def __init__(
@@ -91,13 +99,14 @@ class PollingTransport:
         cookies: CookieJar,
         ssl_context: ssl.SSLContext | None,
         timeout: float,
-        max_body: int,
+        max_message_size: int,
     ):
         self._endpoint = endpoint
         self._headers = dict(headers)
         self._cookies = cookies
         self._timeout = timeout
-        self._max_body = max_body
+        self._max_packet = max_message_size * 4 // 3 + 8  # base64, its "b" and the type
+        self._max_body = max(_MIN_BODY_LIMIT, 4 * max_message_size)
         pool_timeout = urllib3.Timeout(connect=timeout, read=timeout)
         self._pool: HTTPConnectionPool
         if endpoint.secure:
@@ -144,9 +153,7 @@ class PollingTransport:
                 length = response.headers.get("Content-Length")
                 if length is not None and length.isdigit() and int(length) > self._max_body:
                     raise error(f"{what}: answer of {length} bytes is over the limit")
-                data = response.read(self._max_body + 1)
-                if len(data) > self._max_body:
-                    raise error(f"{what}: answer is over {self._max_body} bytes")
+                data = self._read_body(response, what, error)
                 status = response.status
                 complete = True
             finally:
@@ -157,6 +164,36 @@ class PollingTransport:
             text = _body_text(data)
             raise error(f"{what}: HTTP {status}: {text[:200]}", status=status, body=text)
         return data
+
+    def _read_body(
+        self, response: urllib3.BaseHTTPResponse, what: str, error: type[TransportError]
+    ) -> bytes:
+        """Read the answer, checking the size of each packet in it as it arrives.
+
+        :raises TransportError: (``error``) as soon as a packet or the whole answer is too large,
+            without reading the rest.
+        """
+        chunks: list[bytes] = []
+        total = current = 0  # bytes in all, and in the packet not yet ended by a separator
+        limit = self._max_packet
+        for chunk in response.stream(_CHUNK):
+            total += len(chunk)
+            if total > self._max_body:
+                raise error(f"{what}: answer is over {self._max_body} bytes")
+            first = chunk.find(_SEPARATOR)
+            if first == -1:
+                current += len(chunk)
+            else:
+                ended = [current + first]
+                if len(chunk) > limit:  # whole packets inside this chunk may be too large too
+                    ended += [len(p) for p in chunk[first + 1 :].split(_SEPARATOR)[:-1]]
+                if max(ended) > limit:
+                    raise error(f"{what}: a message is over the limit of {limit} bytes")
+                current = len(chunk) - chunk.rfind(_SEPARATOR) - 1
+            if current > limit:
+                raise error(f"{what}: a message is over the limit of {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def handshake(self) -> bytes:
         """GET the handshake; returns the whole body (the open packet and what follows it).
