@@ -19,6 +19,10 @@ CLIENTS_DIR = BENCH_DIR / "clients"
 #: name -> (label in the tables, command line prefix)
 IMPLS: dict[str, tuple[str, list[str]]] = {
     "geventio": ("geventio", [sys.executable, str(CLIENTS_DIR / "geventio_bench.py")]),
+    "geventio-lifted": (
+        "geventio (limit lifted)",
+        [sys.executable, str(CLIENTS_DIR / "geventio_bench.py"), "--lift-limit"],
+    ),
     "pyeio": (
         "python-engineio",
         [sys.executable, str(CLIENTS_DIR / "pyeio_bench.py")],
@@ -29,6 +33,8 @@ IMPLS: dict[str, tuple[str, list[str]]] = {
     ),
     "node": ("node engine.io-client", ["node", str(CLIENTS_DIR / "node_bench.js")]),
 }
+#: Variants with the 16-packet limit lifted: only on the polling rows of latency/throughput/flood.
+LIFTED = ("geventio-lifted", "pyeio-lifted")
 SCENARIOS = ("latency", "throughput", "flood", "connect", "idle")
 TEXT_SIZE = 32
 BINARY_SIZE = 64 * 1024
@@ -82,7 +88,7 @@ def _message_rows(
     rows = []
     for (transport, message), n in sizes.items():
         size = TEXT_SIZE if message == "text" else BINARY_SIZE
-        chosen = impls if transport == "polling" else tuple(i for i in impls if i != "pyeio-lifted")
+        chosen = impls if transport == "polling" else tuple(i for i in impls if i not in LIFTED)
         rows.append(Row(scenario, transport, message, size, n, chosen, timeout))
     return rows
 
@@ -90,8 +96,8 @@ def _message_rows(
 def build_plan(quick: bool, impls: tuple[str, ...], only: tuple[str, ...]) -> list[Row]:
     """All rows, in the order they run; ``quick`` divides every N for a smoke check.
 
-    ``pyeio-lifted`` only runs where the 16-packet limit matters: the polling rows of latency,
-    throughput and flood.
+    The ``-lifted`` variants only run where the 16-packet limit matters: the polling rows of
+    latency, throughput and flood.
     """
     q = 10 if quick else 1
     rows: list[Row] = []
@@ -121,7 +127,7 @@ def build_plan(quick: bool, impls: tuple[str, ...], only: tuple[str, ...]) -> li
         }
         rows += _message_rows("flood", sizes, impls, timeout)
     extra: tuple[str, ...]
-    no_lift = tuple(i for i in impls if i != "pyeio-lifted")
+    no_lift = tuple(i for i in impls if i not in LIFTED)
     if "connect" in only:
         for transport in ("upgrade", "websocket"):
             extra = ("--concurrency", "20", "--connect-budget", str(timeout / 2))

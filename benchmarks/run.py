@@ -3,7 +3,7 @@
 ::
 
     python benchmarks/run.py [--quick] [--reps 3] [--only latency,idle] \\
-        [--clients geventio,pyeio,pyeio-lifted,node] [--out benchmarks/results]
+        [--clients geventio,geventio-lifted,pyeio,pyeio-lifted,node] [--out benchmarks/results]
 
 For each row of the plan (``bench_plan.py``) a fresh Node ``engine.io`` echo server is started,
 then each implementation's worker runs against it, interleaved and repeated (A B C A B C ...),

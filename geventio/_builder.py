@@ -91,6 +91,17 @@ class ClientBuilder:
             raise ValueError("send_buffer must be positive")
         return self._set(send_buffer=size)
 
+    def max_packets_per_post(self, count: int) -> ClientBuilder:
+        """The most packets one polling POST carries (default 16).
+
+        python-engineio servers drop a POST holding more than 16 packets (yet answer 200 OK),
+        hence the default. A server without that limit (Node ``engine.io`` has none) can take
+        more: a POST then carries up to ``maxPayload`` bytes, and polling throughput rises.
+        """
+        if count <= 0:
+            raise ValueError("max_packets_per_post must be positive")
+        return self._set(max_packets_per_post=count)
+
     def on_open(self, callback: Callable[[Handshake], Any]) -> ClientBuilder:
         return self._set(on_open=callback)
 

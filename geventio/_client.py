@@ -216,7 +216,7 @@ class Client(Session):
         :raises ProtocolError: for an invalid open packet.
         """
         self._headers = self._resolve_headers()
-        self._conn = Connection("websocket")
+        self._conn = Connection("websocket", max_packets=self._opts.max_packets_per_post)
         try:
             self._ws = self._connect_ws(None)
             first = self._ws.recv(self._opts.timeout, connecting=True)

@@ -40,6 +40,7 @@ class Options:
     max_message_size: int = 16 * 1024 * 1024
     inbox_size: int = 1024
     send_buffer: int = 1024 * 1024
+    max_packets_per_post: int = 16
     on_open: Callable[[Handshake], Any] | None = None
     on_data: Callable[[Message], Any] | None = None
     on_packet: Callable[[Packet], Any] | None = None

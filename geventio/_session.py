@@ -54,7 +54,7 @@ class Session:
         self._endpoint = parse_url(options.url, options.path, options.query)
         self._cookies = CookieJar()
         self._headers: dict[str, str] = {}
-        self._conn = Connection()
+        self._conn = Connection(max_packets=options.max_packets_per_post)
         self._polling: PollingTransport | None = None
         self._ws: WebSocketTransport | None = None
         self._probe: WebSocketTransport | None = None  # the upgrade's WebSocket until it is done

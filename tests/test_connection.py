@@ -1071,3 +1071,10 @@ def test_queued_bytes_fall_when_the_upgrade_takes_the_outbox() -> None:
     assert conn.queued_bytes == 7
     conn.finish_upgrade()
     assert conn.queued_bytes == 0
+
+
+def test_max_packets_bounds_each_post() -> None:
+    conn = opened(max_packets=100)
+    for i in range(250):
+        conn.send(Packet(PacketId.MESSAGE, f"m{i}"))
+    assert [len(batch) for batch in drain_posts(conn)] == [100, 100, 50]

@@ -336,7 +336,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--hold", type=float, default=10.0, help="idle: seconds held")
     parser.add_argument("--connect-budget", type=float, default=60.0, help="connect, idle: s")
     parser.add_argument("--timeout", type=float, default=10.0, help="any single wait, s")
-    parser.add_argument("--lift-limit", action="store_true", help="python-engineio only")
+    parser.add_argument("--lift-limit", action="store_true", help="no 16-packet limit")
     ns = parser.parse_args(argv)
     return Options(**vars(ns))
 
