@@ -7,6 +7,7 @@ transports cooperate with the hub whether or not the process is monkey-patched. 
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket as std_socket
 import ssl
@@ -45,10 +46,29 @@ def open_socket(host: str, port: int, timeout: float | None) -> gevent.socket.so
 
     :raises OSError: as ``socket.create_connection`` does (callers map it).
     """
-    sock = gevent.socket.create_connection((host, port), timeout=timeout)
+    family = _literal_family(host)
+    if family is None:
+        sock = gevent.socket.create_connection((host, port), timeout=timeout)
+    else:  # an IP address: no trip through the resolver (gevent's runs on a thread pool)
+        sock = gevent.socket.socket(family, std_socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            sock.connect((host.strip("[]"), port))
+        except BaseException:
+            sock.close()
+            raise
     with suppress(OSError):  # not a TCP socket on some platforms
         sock.setsockopt(std_socket.IPPROTO_TCP, std_socket.TCP_NODELAY, 1)
     return sock
+
+
+def _literal_family(host: str) -> int | None:
+    """``AF_INET`` or ``AF_INET6`` when ``host`` is an IP address, else ``None``."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+    return std_socket.AF_INET if address.version == 4 else std_socket.AF_INET6
 
 
 def wrap_tls(
