@@ -2,8 +2,8 @@
 the description of the machine and of the versions measured.
 
 The server is ``tests/servers/node_server.js``, started through the test suite's own
-``start_server()``; the server's CPU time per worker run is read with the soak script's
-``proc_cpu_seconds()``.
+``start_server()``; the server's CPU time per worker run is read with the soak script's helper
+``proc_cpu_seconds()`` (``tests/faults/procstats.py``).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from bench_plan import IMPLS, Row
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "faults")]
 
+from procstats import proc_cpu_seconds, raise_nofile  # noqa: E402
 from servers import ServerHandle, start_server  # noqa: E402
-from soak import proc_cpu_seconds, raise_nofile  # noqa: E402
 
 NODE_MODULES = ROOT / "tests" / "node" / "node_modules"
 

@@ -204,7 +204,7 @@ class Session:
         """Send what the session queued: on an open WebSocket, at once from this greenlet when
         that needs no wait (a PONG then costs no switch to the writer); else the writer does."""
         ws, conn = self._ws, self._conn
-        on_ws = ws is not None and conn.transport == "websocket" and conn.state is State.OPEN
+        on_ws = conn.transport == "websocket" and conn.state is State.OPEN
         if on_ws and ws is not None and ws.idle:
             # only when idle: frames taken here leave the outbox, which the send buffer counts,
             # so at most one batch may wait in the transport's backlog

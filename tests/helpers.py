@@ -9,6 +9,9 @@ from typing import Literal
 import gevent
 
 import geventio
+from geventio._transports._net import CookieJar
+from geventio._transports.websocket import WebSocketTransport
+from geventio._url import parse_url
 
 Mode = Literal["polling", "websocket", "upgrade"]
 MODES: tuple[Mode, ...] = ("polling", "websocket", "upgrade")
@@ -52,3 +55,17 @@ def spawn_catching(call: Callable[[], object]) -> gevent.Greenlet[[], BaseExcept
         return None
 
     return gevent.spawn(run)
+
+
+def raw_websocket(url: str, query: dict[str, str] | None = None) -> WebSocketTransport:
+    """geventio's WebSocket transport alone, opened on ``url`` (no session on top of it)."""
+    endpoint = parse_url(url, None, query or {})
+    return WebSocketTransport.connect(
+        endpoint,
+        endpoint.target("websocket"),
+        headers={},
+        cookies=CookieJar(),
+        ssl_context=None,
+        timeout=5,
+        max_message_size=1 << 20,
+    )

@@ -9,14 +9,11 @@ from collections.abc import Callable
 
 import gevent
 import pytest
-from helpers import MODES, Mode, build, receive_all, wait_until
+from helpers import MODES, Mode, build, raw_websocket, receive_all, wait_until
 from servers import ServerFactory, ServerHandle, ServerKind
 
 import geventio
 from geventio import CloseReason, ConnectionClosed, Packet, PacketId
-from geventio._transports._net import CookieJar
-from geventio._transports.websocket import WebSocketTransport
-from geventio._url import parse_url
 
 
 @pytest.fixture(params=MODES)
@@ -256,16 +253,7 @@ def test_binary_as_base64_text_frames(node_server: ServerHandle, mode: Mode) -> 
 
 def test_node_really_sends_base64_text_frames_with_b64(node_server: ServerHandle) -> None:
     """Guards the test above: on the wire, the binary echo is a ``b…`` text frame."""
-    endpoint = parse_url(node_server.url, None, {"b64": "1"})
-    ws = WebSocketTransport.connect(
-        endpoint,
-        endpoint.target("websocket"),
-        headers={},
-        cookies=CookieJar(),
-        ssl_context=None,
-        timeout=5,
-        max_message_size=1 << 20,
-    )
+    ws = raw_websocket(node_server.url, {"b64": "1"})
     try:
         assert str(ws.recv(5)).startswith("0{")
         ws.send([b"\x00\xffbin"])

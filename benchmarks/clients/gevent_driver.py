@@ -16,17 +16,21 @@ import argparse
 import gc
 import json
 import os
-import resource
 import sys
 import time
 import traceback
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import gevent
 import gevent.pool
+
+# the measuring helpers shared with the soak script (standard library only)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "faults"))
+from procstats import own_cpu_seconds, percentile, proc_status, raise_nofile
 
 SCENARIOS = ("latency", "throughput", "flood", "connect", "idle")
 TRANSPORTS = ("websocket", "polling", "upgrade")  # upgrade: polling handshake, then WebSocket
@@ -70,35 +74,8 @@ class BenchError(Exception):
 
 def proc_kib() -> tuple[int, int]:
     """(VmRSS, VmHWM) of this process, in KiB."""
-    values = {"VmRSS": 0, "VmHWM": 0}
-    with open("/proc/self/status") as status:
-        for line in status:
-            key = line.split(":", 1)[0]
-            if key in values:
-                values[key] = int(line.split()[1])
-    return values["VmRSS"], values["VmHWM"]
-
-
-def cpu_seconds() -> float:
-    """User + system CPU seconds of this process (all threads)."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def raise_nofile() -> int:
-    """Raise the soft RLIMIT_NOFILE to the hard limit; return the new soft limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile (``fraction`` in 0..1) of ``values``; 0 when empty."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+    found = proc_status()
+    return found["VmRSS"], found["VmHWM"]
 
 
 def payload(message: str, size: int) -> str | bytes:
@@ -149,7 +126,7 @@ def run_latency(impl: Impl, opts: Options) -> dict[str, Any]:
         conn.send(data)
         _expect(conn, opts, -WARMUP + i)
     times: list[float] = []
-    cpu0 = cpu_seconds()
+    cpu0 = own_cpu_seconds()
     for i in range(opts.n):
         start = time.perf_counter()
         conn.send(data)
@@ -157,7 +134,7 @@ def run_latency(impl: Impl, opts: Options) -> dict[str, Any]:
         times.append(time.perf_counter() - start)
         if len(echo) != opts.size:
             raise BenchError(f"echo {i} has {len(echo)} bytes, expected {opts.size}")
-    cpu = cpu_seconds() - cpu0
+    cpu = own_cpu_seconds() - cpu0
     return {
         "cpu_s": cpu,
         "p50_ms": percentile(times, 0.50) * 1e3,
@@ -183,7 +160,7 @@ def run_throughput(impl: Impl, opts: Options) -> dict[str, Any]:
     data = payload(opts.message, opts.size)
     conn.send(data)
     _expect(conn, opts, 0)  # warm up the connection (and the server's JIT)
-    cpu0 = cpu_seconds()
+    cpu0 = own_cpu_seconds()
     start = time.perf_counter()
 
     def sender() -> None:
@@ -197,7 +174,7 @@ def run_throughput(impl: Impl, opts: Options) -> dict[str, Any]:
         seconds = time.perf_counter() - start
     finally:
         sending.kill()
-    return _rates(opts, seconds, opts.size, cpu_seconds() - cpu0)
+    return _rates(opts, seconds, opts.size, own_cpu_seconds() - cpu0)
 
 
 def run_flood(impl: Impl, opts: Options) -> dict[str, Any]:
@@ -209,12 +186,12 @@ def run_flood(impl: Impl, opts: Options) -> dict[str, Any]:
         command, size = f"cmd:push:{opts.n}", len(f"push {opts.n // 2}")
     else:
         command, size = f"cmd:pushbin:{opts.n}:{opts.size}", opts.size
-    cpu0 = cpu_seconds()
+    cpu0 = own_cpu_seconds()
     start = time.perf_counter()
     conn.send(command)
     for i in range(opts.n):
         _expect(conn, opts, i)
-    return _rates(opts, time.perf_counter() - start, size, cpu_seconds() - cpu0)
+    return _rates(opts, time.perf_counter() - start, size, own_cpu_seconds() - cpu0)
 
 
 @dataclass
@@ -264,9 +241,9 @@ def connect_many(impl: Impl, opts: Options, budget: float) -> Opened:
 
 def run_connect(impl: Impl, opts: Options) -> dict[str, Any]:
     """Open N connections, ``--concurrency`` (20) in flight; connections per second."""
-    cpu0 = cpu_seconds()
+    cpu0 = own_cpu_seconds()
     opened = connect_many(impl, opts, budget=opts.connect_budget)
-    cpu = cpu_seconds() - cpu0
+    cpu = own_cpu_seconds() - cpu0
     result: dict[str, Any] = {
         "cpu_s": cpu,
         "seconds": opened.seconds,
@@ -287,11 +264,11 @@ def run_idle(impl: Impl, opts: Options) -> dict[str, Any]:
     rss_base, _ = proc_kib()
     opened = connect_many(impl, opts, budget=opts.connect_budget)
     connected = len(opened.conns)
-    cpu0 = cpu_seconds()
+    cpu0 = own_cpu_seconds()
     start = time.perf_counter()
     gevent.sleep(opts.hold)
     held = time.perf_counter() - start
-    cpu = cpu_seconds() - cpu0
+    cpu = own_cpu_seconds() - cpu0
     rss, _ = proc_kib()
     still = sum(conn.connected for conn in opened.conns)
     result: dict[str, Any] = {
@@ -346,7 +323,7 @@ def emit(result: dict[str, Any]) -> None:
     rss, peak = proc_kib()
     result.setdefault("rss_kib", rss)
     result["rss_peak_kib"] = peak
-    result["cpu_total_s"] = cpu_seconds()
+    result["cpu_total_s"] = own_cpu_seconds()
     result["ok"] = "error" not in result
     sys.stdout.write(json.dumps(result) + "\n")
     sys.stdout.flush()

@@ -2,7 +2,8 @@
 
 Every socket here is a ``gevent.socket`` socket and every TLS socket a ``gevent.ssl`` socket, so the
 transports cooperate with the hub whether or not the process is monkey-patched. Foreign exceptions
-(``OSError``, ``ssl.SSLError``, urllib3's and wsproto's) are translated once, in :func:`map_errors`.
+(``OSError``, ``ssl.SSLError``, urllib3's and wsproto's) are translated once, in
+:func:`map_errors` (or :func:`reraise` on hot paths).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import ssl
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from http.cookies import CookieError, SimpleCookie
-from typing import Any
+from typing import Any, NoReturn
 
 import gevent.socket
 import gevent.ssl
@@ -34,7 +35,7 @@ __all__ = [
     "CooperativeSSLContext",
     "map_errors",
     "open_socket",
-    "translate",
+    "reraise",
     "wrap_tls",
 ]
 
@@ -53,7 +54,7 @@ def open_socket(host: str, port: int, timeout: float | None) -> gevent.socket.so
         sock = gevent.socket.socket(family, std_socket.SOCK_STREAM)
         try:
             sock.settimeout(timeout)
-            sock.connect((host.strip("[]"), port))
+            sock.connect((host, port))
         except BaseException:
             sock.close()
             raise
@@ -65,7 +66,7 @@ def open_socket(host: str, port: int, timeout: float | None) -> gevent.socket.so
 def _literal_family(host: str) -> int | None:
     """``AF_INET`` or ``AF_INET6`` when ``host`` is an IP address, else ``None``."""
     try:
-        address = ipaddress.ip_address(host.strip("[]"))
+        address = ipaddress.ip_address(host)
     except ValueError:
         return None
     return std_socket.AF_INET if address.version == 4 else std_socket.AF_INET6
@@ -155,24 +156,30 @@ _TIMEOUTS = (TimeoutError, urllib3.exceptions.TimeoutError)
 
 @contextmanager
 def map_errors(what: str, *, connecting: bool) -> Iterator[None]:
-    """Translate foreign exceptions raised by ``what`` into geventio's (see :func:`translate`)."""
+    """Translate foreign exceptions raised by ``what`` into geventio's (see :func:`reraise`)."""
     try:
         yield
-    except EngineIOError:
-        raise
     except Exception as exc:
-        mapped = translate(exc, what, connecting=connecting)
-        if mapped is exc:
-            raise
-        raise mapped from exc
+        reraise(exc, what, connecting=connecting)
 
 
-def translate(exc: Exception, what: str, *, connecting: bool) -> Exception:
+def reraise(exc: Exception, what: str, *, connecting: bool) -> NoReturn:
+    """Raise geventio's exception for ``exc`` (from it), or ``exc`` itself when it has none.
+
+    For hot paths that cannot afford :func:`map_errors`, a context manager per call:
+    ``except Exception as exc: reraise(exc, what, connecting=False)``.
+    """
+    mapped = _translate(exc, what, connecting=connecting)
+    if mapped is exc:
+        raise exc
+    raise mapped from exc
+
+
+def _translate(exc: Exception, what: str, *, connecting: bool) -> Exception:
     """geventio's exception for a foreign one raised by ``what`` (``exc`` itself if unknown).
 
     While ``connecting``, failures become :class:`ConnectError` (timeouts
-    :class:`ConnectTimeout`); afterwards they become :class:`TransportError`. For hot paths
-    that cannot afford a context manager per call.
+    :class:`ConnectTimeout`); afterwards they become :class:`TransportError`.
     """
     if isinstance(exc, EngineIOError):
         return exc

@@ -34,7 +34,7 @@ from geventio._transports._net import (
     map_errors,
     open_socket,
     request_headers,
-    translate,
+    reraise,
     wrap_tls,
 )
 from geventio._url import Endpoint
@@ -222,10 +222,7 @@ class WebSocketTransport:
                 self._ws.receive_data(data)
                 self._collect(self._ws.events())
         except Exception as exc:
-            mapped = translate(exc, "WebSocket read", connecting=connecting)
-            if mapped is exc:
-                raise
-            raise mapped from exc
+            reraise(exc, "WebSocket read", connecting=connecting)
         return self._messages.pop(0)
 
     @property
@@ -250,10 +247,7 @@ class WebSocketTransport:
         try:
             self._write(self._encode(frames))
         except Exception as exc:
-            mapped = translate(exc, "WebSocket write", connecting=False)
-            if mapped is exc:
-                raise
-            raise mapped from exc
+            reraise(exc, "WebSocket write", connecting=False)
 
     def try_send(self, frames: Sequence[Frame]) -> bool:
         """Send messages only as far as that needs no wait; never blocks, never raises.
@@ -268,7 +262,7 @@ class WebSocketTransport:
             data = self._encode(frames)
         except LocalProtocolError:  # pragma: no cover - the state was checked above
             return False
-        if self._lock.locked() or self._backlog:
+        if not self.idle:
             self._backlog += data
             return False
         with self._lock:  # free: acquiring it does not wait
@@ -302,7 +296,6 @@ class WebSocketTransport:
         deadline = gevent.Timeout(timeout)
         try:
             deadline.start()
-            self._sock.settimeout(timeout)
             if self._ws.state is ConnectionState.OPEN:
                 self._write(self._ws.send(CloseConnection(code=1000)))
             while not self._eof:

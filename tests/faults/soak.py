@@ -23,9 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import random
-import resource
 import signal
 import sys
 import time
@@ -38,6 +36,7 @@ import gevent
 import gevent.pool
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/: the servers package
+from procstats import own_cpu_seconds, percentile, proc_cpu_seconds, proc_status, raise_nofile
 from servers import ServerHandle, start_server
 
 import geventio
@@ -45,7 +44,6 @@ from geventio import CloseReason, ConnectionClosed, Packet, PacketId
 
 ECHO_TIMEOUT = 5.0
 SEND_EVERY = 1.0
-_CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -127,43 +125,6 @@ def talk(peer: Peer, stop_at: float) -> None:
         peer.rtts.append(time.monotonic() - sent_at)
         next_send += SEND_EVERY
         gevent.sleep(max(0.0, next_send - time.monotonic()))
-
-
-def proc_status(pid: int | str = "self") -> dict[str, int]:
-    """VmRSS and VmHWM (peak RSS) in KiB."""
-    found = {}
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            key = line.split(":", 1)[0]
-            if key in ("VmRSS", "VmHWM"):
-                found[key] = int(line.split()[1])
-    return found
-
-
-def proc_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of another process, from /proc/<pid>/stat."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _CLK_TCK  # utime, stime (fields 14, 15)
-
-
-def own_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def raise_nofile() -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def run(args: argparse.Namespace, server: ServerHandle) -> dict[str, Any]:

@@ -31,21 +31,24 @@ UNKNOWN_SID = {"python": "Invalid session", "node": "Session ID unknown"}
 
 @dataclass
 class Watched:
-    """A client with its on_error and on_close calls recorded."""
+    """A client's on_error and on_close calls, recorded."""
 
-    client: geventio.Client
     errors: list[geventio.EngineIOError] = field(default_factory=list)
     closes: list[CloseReason] = field(default_factory=list)
 
-    def closed_with(self, reason: CloseReason) -> None:
+    def builder(self, url: str) -> geventio.ClientBuilder:
+        """A builder whose clients report their on_error and on_close calls here."""
+        return geventio.ClientBuilder(url).on_error(self.errors.append).on_close(self.closes.append)
+
+    def closed_with(self, client: geventio.Client, reason: CloseReason) -> None:
         """The client closed with ``reason``, on_close fired once, receive() says so."""
-        assert self.client.close_reason is reason
-        assert not self.client.connected
+        assert client.close_reason is reason
+        assert not client.connected
         wait_until(lambda: bool(self.closes), 2.0)
         gevent.sleep(0.05)  # a second on_close would be queued by now
         assert self.closes == [reason]
         with pytest.raises(ConnectionClosed) as info:
-            self.client.receive(1)
+            client.receive(1)
         assert info.value.reason is reason
 
 
@@ -60,18 +63,16 @@ def test_fault_killed_during_a_parked_long_poll(
 ) -> None:
     """A server killed during a parked long-poll: TRANSPORT_ERROR at once, on_error typed."""
     handle = server_factory(kind)
-    errors: list[geventio.EngineIOError] = []
-    closes: list[CloseReason] = []
-    builder = geventio.ClientBuilder(handle.url).on_error(errors.append).on_close(closes.append)
+    watched = Watched()
+    builder = watched.builder(handle.url)
     with builder.build_polling() as client:
-        watched = Watched(client, errors, closes)
         _echo(client)
         gevent.sleep(0.3)  # the next GET is parked on the server
         with bound(DEATH_BOUND):
             handle.kill()
             assert client.wait(DEATH_BOUND) is CloseReason.TRANSPORT_ERROR
-        watched.closed_with(CloseReason.TRANSPORT_ERROR)
-        [error] = errors
+        watched.closed_with(client, CloseReason.TRANSPORT_ERROR)
+        [error] = watched.errors
         assert isinstance(error, TransportError)
         assert error.status is None  # no HTTP answer: the connection ended
 
@@ -83,18 +84,16 @@ def test_fault_killed_while_the_websocket_reader_waits(
 ) -> None:
     """A server killed while the WebSocket reader waits: TRANSPORT_CLOSE at once, no on_error."""
     handle = server_factory(kind)
-    errors: list[geventio.EngineIOError] = []
-    closes: list[CloseReason] = []
-    builder = geventio.ClientBuilder(handle.url).on_error(errors.append).on_close(closes.append)
+    watched = Watched()
+    builder = watched.builder(handle.url)
     with build(builder, mode) as client:
-        watched = Watched(client, errors, closes)
         _echo(client)
         gevent.sleep(0.1)
         with bound(DEATH_BOUND):
             handle.kill()
             assert client.wait(DEATH_BOUND) is CloseReason.TRANSPORT_CLOSE
-        watched.closed_with(CloseReason.TRANSPORT_CLOSE)
-        assert errors == []
+        watched.closed_with(client, CloseReason.TRANSPORT_CLOSE)
+        assert watched.errors == []
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -104,11 +103,8 @@ def test_fault_restarted_server_on_polling(
     """A restarted server behind a proxy: the old sid's poll gets 400, TRANSPORT_ERROR(status)."""
     first = server_factory(kind)
     with FaultProxy(first.port) as proxy:
-        errors: list[geventio.EngineIOError] = []
-        closes: list[CloseReason] = []
-        builder = geventio.ClientBuilder(proxy.url).on_error(errors.append)
-        with builder.on_close(closes.append).build_polling() as client:
-            watched = Watched(client, errors, closes)
+        watched = Watched()
+        with watched.builder(proxy.url).build_polling() as client:
             _echo(client)
             gevent.sleep(0.3)  # the next GET is parked on the first server
             first.kill()
@@ -118,8 +114,8 @@ def test_fault_restarted_server_on_polling(
             with bound(1.0):
                 proxy.retarget(second.port)  # the GET is retried there, with the old sid
                 assert client.wait(1.0) is CloseReason.TRANSPORT_ERROR
-            watched.closed_with(CloseReason.TRANSPORT_ERROR)
-            [error] = errors
+            watched.closed_with(client, CloseReason.TRANSPORT_ERROR)
+            [error] = watched.errors
             assert isinstance(error, TransportError)
             assert error.status == 400
             assert error.body is not None
@@ -135,18 +131,15 @@ def test_fault_restarted_server_on_websocket(
     """A restarted server behind a proxy: the old WebSocket just ends, TRANSPORT_CLOSE."""
     first = server_factory(kind)
     with FaultProxy(first.port) as proxy:
-        errors: list[geventio.EngineIOError] = []
-        closes: list[CloseReason] = []
-        builder = geventio.ClientBuilder(proxy.url).on_error(errors.append)
-        with builder.on_close(closes.append).build() as client:
+        watched = Watched()
+        with watched.builder(proxy.url).build() as client:
             assert client.transport == "websocket"
-            watched = Watched(client, errors, closes)
             _echo(client)
             with bound(DEATH_BOUND):
                 first.kill()
                 assert client.wait(DEATH_BOUND) is CloseReason.TRANSPORT_CLOSE
-            watched.closed_with(CloseReason.TRANSPORT_CLOSE)
-            assert errors == []
+            watched.closed_with(client, CloseReason.TRANSPORT_CLOSE)
+            assert watched.errors == []
             second = server_factory(kind)
             proxy.retarget(second.port)
         with geventio.ClientBuilder(proxy.url).build() as fresh:
@@ -168,17 +161,12 @@ def test_fault_silent_server_gives_ping_timeout_on_time(
     """A server gone silent (SIGSTOP): PING_TIMEOUT within pingInterval + pingTimeout."""
     interval, timeout = PING[kind]
     handle = server_factory(kind, ping_interval=interval, ping_timeout=timeout)
-    errors: list[geventio.EngineIOError] = []
-    closes: list[CloseReason] = []
+    watched = Watched()
     pings: list[float] = []
-    builder = (
-        geventio.ClientBuilder(handle.url)
-        .on_error(errors.append)
-        .on_close(closes.append)
-        .on_packet(lambda p: pings.append(time.monotonic()) if p.packet_id == PING_ID else None)
+    builder = watched.builder(handle.url).on_packet(
+        lambda p: pings.append(time.monotonic()) if p.packet_id == PING_ID else None
     )
     client = build(builder, mode)
-    watched = Watched(client, errors, closes)
     _echo(client)
     wait_until(lambda: bool(pings), 3.0)  # the heartbeat runs: the deadline now follows PINGs
     gevent.sleep(0.1)  # the PONG went out
@@ -193,6 +181,6 @@ def test_fault_silent_server_gives_ping_timeout_on_time(
     assert reason is CloseReason.PING_TIMEOUT
     # the last PING came at most pingInterval before the pause: never before pingTimeout
     assert elapsed >= timeout / 1000 - 0.1
-    watched.closed_with(CloseReason.PING_TIMEOUT)
-    assert errors == []
+    watched.closed_with(client, CloseReason.PING_TIMEOUT)
+    assert watched.errors == []
     client.disconnect()

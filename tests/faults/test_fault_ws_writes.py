@@ -7,23 +7,7 @@ import threading
 import gevent
 from dummyserver import Conn, websocket_script
 from faultkit import Bound
-
-from geventio._transports._net import CookieJar
-from geventio._transports.websocket import WebSocketTransport
-from geventio._url import parse_url
-
-
-def _transport(url: str) -> WebSocketTransport:
-    endpoint = parse_url(url)
-    return WebSocketTransport.connect(
-        endpoint,
-        endpoint.target("websocket"),
-        headers={},
-        cookies=CookieJar(),
-        ssl_context=None,
-        timeout=5,
-        max_message_size=1 << 20,
-    )
+from helpers import raw_websocket
 
 
 def test_try_send_behind_a_busy_writer_keeps_the_order(bound: Bound) -> None:
@@ -42,7 +26,7 @@ def test_try_send_behind_a_busy_writer_keeps_the_order(bound: Bound) -> None:
         conn.stall()
 
     with websocket_script(after=read_all) as server:
-        ws = _transport(server.url)
+        ws = raw_websocket(server.url)
         try:
             big = "x" * 65536
             writer = gevent.spawn(ws.send, [f"big{i}{big}" for i in range(200)])  # blocks
@@ -77,7 +61,7 @@ def test_try_send_on_an_idle_connection_sends_at_once(bound: Bound) -> None:
         conn.stall()
 
     with websocket_script(after=read_two) as server:
-        ws = _transport(server.url)
+        ws = raw_websocket(server.url)
         try:
             with bound(0.05):
                 assert ws.idle
