@@ -8,39 +8,22 @@ from __future__ import annotations
 
 import logging
 import time
-
-import engineio
-from gevent import pywsgi
-from geventwebsocket.handler import WebSocketHandler
+from typing import Any
 
 import geventio
+from geventio.contrib import server
 
 
-def start_server(port: int = 0) -> pywsgi.WSGIServer:
-    """Start an Engine.IO echo server on 127.0.0.1 in this process; returns the started server."""
-    eio = engineio.Server(async_mode="gevent", ping_interval=5, ping_timeout=5, logger=False)
-
-    def on_connect(sid: str, environ: dict[str, object]) -> None:
-        eio.send(sid, "welcome")
-
-    def on_message(sid: str, data: str | bytes) -> None:
-        eio.send(sid, data)
-
-    eio.on("connect", on_connect)
-    eio.on("message", on_message)
-
-    server = pywsgi.WSGIServer(
-        ("127.0.0.1", port), engineio.WSGIApp(eio), handler_class=WebSocketHandler, log=None
-    )
-    server.start()
-    return server
+def start_server(port: int = 0) -> Any:
+    """Start the embedded echo server on 127.0.0.1 in this process; returns the started server."""
+    return server.start_server(port=port, ping_interval=5, ping_timeout=5, greeting="welcome")
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     logging.getLogger("geventwebsocket").setLevel(logging.WARNING)
-    server = start_server()
-    url = f"http://127.0.0.1:{server.server_port}"
+    echo_server = start_server()
+    url = f"http://127.0.0.1:{echo_server.server_port}"
     print(f"embedded Engine.IO server on {url}")
     try:
         with (
@@ -59,7 +42,7 @@ def main() -> None:
                 print(f"sent {message!r}, echoed {echo!r} in {elapsed:.2f} ms")
                 assert echo == message
     finally:
-        server.stop(timeout=2)
+        echo_server.stop(timeout=2)
     print("done")
 
 

@@ -1,0 +1,96 @@
+"""The embedded Engine.IO echo server: python-engineio on gevent's pywsgi with gevent-websocket.
+
+It backs the demo, the examples, ``geventio serve`` and Locust runs. Every text or binary
+message a client sends comes back to it unchanged (text is never JSON-decoded on the way), and a
+new session is greeted with ``welcome`` when ``greeting`` says so. It runs in the calling
+process on the gevent hub; nothing is monkey-patched.
+
+Needs the ``server`` extra: ``pip install 'geventio[server]'``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+__all__ = ["TRANSPORTS", "start_server"]
+
+#: The transports the server can offer, in the order it offers them.
+TRANSPORTS = ("polling", "websocket")
+
+
+class _VerbatimJSON:
+    """A ``json`` module for python-engineio that never decodes received text.
+
+    python-engineio runs ``json.loads`` on every text message ("[1]" would arrive as a list and
+    go back re-encoded); a ``loads`` that always fails makes it keep the raw string.
+    """
+
+    @staticmethod
+    def dumps(obj: Any, **kwargs: Any) -> str:
+        return json.dumps(obj, **kwargs)
+
+    @staticmethod
+    def loads(s: Any, **kwargs: Any) -> NoReturn:
+        raise ValueError("text messages are delivered verbatim")
+
+
+def start_server(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    ping_interval: float = 25.0,
+    ping_timeout: float = 20.0,
+    transports: Sequence[str] = TRANSPORTS,
+    path: str = "/engine.io/",
+    greeting: str | None = None,
+    max_payload: int = 1_000_000,
+) -> Any:
+    """Start an echo server and return the started ``gevent.pywsgi.WSGIServer``.
+
+    Returns once the socket listens; the server then runs in the hub's greenlets. Its port is
+    ``server.server_port`` (``port=0`` picks a free one). Stop it with ``server.stop(timeout)``.
+
+    :param ping_interval: seconds between the server's PINGs.
+    :param ping_timeout: seconds the server waits for each PONG.
+    :param transports: a non-empty subset of :data:`TRANSPORTS`.
+    :param greeting: a text message sent to each new session at once, if not ``None``.
+    :param max_payload: the ``maxPayload`` announced, and python-engineio's buffer limit.
+    :raises ValueError: for an unknown transport or a bad interval.
+    :raises OSError: when the address cannot be bound.
+    :raises ImportError: when the ``server`` extra is not installed.
+    """
+    unknown = [t for t in transports if t not in TRANSPORTS]
+    if unknown or not transports:
+        raise ValueError(f"transports must be among {', '.join(TRANSPORTS)}, not {unknown}")
+    if ping_interval <= 0 or ping_timeout <= 0:
+        raise ValueError("ping_interval and ping_timeout must be positive")
+    import engineio  # noqa: PLC0415 - the optional ``server`` extra
+    from gevent import pywsgi  # noqa: PLC0415
+    from geventwebsocket.handler import WebSocketHandler  # noqa: PLC0415
+
+    eio = engineio.Server(
+        async_mode="gevent",
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
+        transports=list(transports),
+        max_http_buffer_size=max_payload,
+        cors_allowed_origins="*",
+        json=_VerbatimJSON,
+        logger=False,
+    )
+
+    def on_connect(sid: str, environ: dict[str, Any]) -> None:
+        if greeting is not None:
+            eio.send(sid, greeting)
+
+    def on_message(sid: str, data: str | bytes) -> None:
+        eio.send(sid, data)
+
+    eio.on("connect", on_connect)
+    eio.on("message", on_message)
+    app = engineio.WSGIApp(eio, engineio_path=path.strip("/"))
+    server = pywsgi.WSGIServer((host, port), app, handler_class=WebSocketHandler, log=None)
+    server.start()
+    return server
