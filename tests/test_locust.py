@@ -1,0 +1,525 @@
+"""geventio.contrib.locust under real Locust runs, against ``geventio serve``.
+
+Importing Locust monkey-patches the whole process (``gevent.monkey.patch_all()``), so this test
+process never imports ``locust`` nor ``geventio.contrib.locust``: every Locust run (headless,
+distributed with a master and two workers, ``--processes 2``) and the client's contract script run
+as subprocesses, each bounded by a timeout and killed in a ``finally``. Results are read from
+Locust's ``--csv`` files.
+"""
+
+from __future__ import annotations
+
+import csv
+import select
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "locustfile.py"
+LOCUST = [sys.executable, "-m", "locust"]
+SERVE = [sys.executable, "-m", "geventio", "serve", "--port", "0"]
+SERVE += ["--ping-interval", "5", "--ping-timeout", "5"]
+#: Bound on one Locust run, startup and shutdown included (runs last 3 to 4 s).
+RUN_LIMIT = 30.0
+
+
+# =========================================================================
+# Subprocesses: the server, Locust, and what they leave
+# =========================================================================
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[str]
+    url: str
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 5 s; the server exits 0 on SIGTERM."""
+        stop(self.process)
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    """SIGTERM, then SIGKILL after 5 s; closes the stdout pipe."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+    if process.stdout is not None:
+        process.stdout.close()
+
+
+def start_server() -> Server:
+    """``geventio serve`` on a free port; returns once it printed its address line."""
+    process = subprocess.Popen(
+        SERVE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT
+    )
+    try:
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], 15)
+        line = process.stdout.readline() if ready else ""
+        prefix = "serving Engine.IO on "
+        assert line.startswith(prefix), f"geventio serve did not start: {line!r}"
+        address = line[len(prefix) :].strip()
+        return Server(process, address.removesuffix("/engine.io/"))
+    except BaseException:
+        process.kill()
+        stop(process)
+        raise
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    """One echo server for the module's runs that do not kill it."""
+    server = start_server()
+    try:
+        yield server
+    finally:
+        server.stop()
+        assert server.process.returncode == 0
+
+
+def free_port() -> int:
+    """A port nothing listens on (free a moment ago)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@dataclass
+class Stats:
+    """What a Locust run left in its ``--csv`` files: samples and failures per (type, name)."""
+
+    requests: dict[tuple[str, str], int]
+    failures: dict[tuple[str, str], int]
+    errors: list[tuple[str, str, str, int]]  # method, name, error, occurrences
+
+    @classmethod
+    def read(cls, prefix: Path) -> Stats:
+        requests, failures = {}, {}
+        with open(f"{prefix}_stats.csv", newline="") as file:
+            for row in csv.DictReader(file):
+                if row["Name"] != "Aggregated":
+                    key = (row["Type"], row["Name"])
+                    requests[key] = int(row["Request Count"])
+                    failures[key] = int(row["Failure Count"])
+        with open(f"{prefix}_failures.csv", newline="") as file:
+            errors = [
+                (row["Method"], row["Name"], row["Error"], int(row["Occurrences"]))
+                for row in csv.DictReader(file)
+            ]
+        return cls(requests, failures, errors)
+
+    def assert_clean(self, *names: tuple[str, str]) -> None:
+        """Each of ``names`` has samples, and nothing failed."""
+        for key in names:
+            assert self.requests.get(key, 0) > 0, f"no {key} samples in {self.requests}"
+        assert not any(self.failures.values()), self.errors
+
+
+def locust_args(locustfile: Path, csv_prefix: Path, *args: str) -> list[str]:
+    return [*LOCUST, "-f", str(locustfile), "--csv", str(csv_prefix), "--only-summary", *args]
+
+
+def run(args: list[str], cwd: Path, timeout: float = RUN_LIMIT) -> subprocess.CompletedProcess[str]:
+    """Run to completion (killed past ``timeout``); the output is captured."""
+    return subprocess.run(
+        args, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def assert_quiet(stderr: str) -> None:
+    """No traceback: neither Locust's (an exception in a task) nor the gevent hub's."""
+    assert "Traceback" not in stderr, stderr
+    assert " failed with " not in stderr, stderr  # the hub's "<Greenlet ...> failed with X"
+
+
+def write(path: Path, source: str) -> Path:
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+# Three users, one per transport, each with every reported operation.
+ECHO_USERS = """
+    from __future__ import annotations
+
+    import itertools
+
+    from locust import constant, task
+
+    from geventio.contrib.locust import EngineIOUser
+
+
+    class WebSocketUser(EngineIOUser):
+        transport = "websocket"
+        wait_time = constant(0.05)
+
+        def on_start(self) -> None:
+            self.ids = itertools.count()
+            super().on_start()
+
+        @task
+        def send(self) -> None:
+            assert self.client.send("hello")
+
+        @task
+        def echo(self) -> None:
+            payload = f"echo {next(self.ids)}"
+            reply = self.client.request(payload, match=lambda m: m == payload, name="echo")
+            assert reply == payload
+
+        @task
+        def receive(self) -> None:
+            self.client.send(b"\\x00binary")
+            self.client.receive(timeout=5)
+
+
+    class PollingUser(WebSocketUser):
+        transport = "polling"
+
+
+    class AutoUser(WebSocketUser):
+        transport = "auto"
+"""
+
+ECHO_SAMPLES = [("WS", "connect"), ("WSS", "message"), ("WSR", "message"), ("WSC", "echo")]
+
+
+# =========================================================================
+# Tests
+# =========================================================================
+
+
+@pytest.fixture(autouse=True)
+def _locust_stays_out() -> Iterator[None]:
+    """Locust would monkey-patch this process: it must never be imported here."""
+    yield
+    assert "locust" not in sys.modules
+
+
+def test_import_geventio_does_not_import_locust() -> None:
+    code = "import sys, geventio, geventio.contrib; assert 'locust' not in sys.modules"
+    result = run([sys.executable, "-c", code], ROOT)
+    assert result.returncode == 0, result.stderr
+
+
+def test_client_contract(server: Server, tmp_path: Path) -> None:
+    """LocustClient alone, with a listener on a Locust EventHook: what is reported, and how."""
+    script = write(
+        tmp_path / "contract.py",
+        """
+        from __future__ import annotations
+
+        import sys
+        from typing import Any
+
+        import gevent
+        from locust.event import EventHook
+
+        from geventio import ClientBuilder, ConnectError, ConnectionClosed, Timeout
+        from geventio.contrib.locust import LocustClient
+
+        url, refused = sys.argv[1], sys.argv[2]
+        samples: list[dict[str, Any]] = []
+        hook = EventHook()
+        hook.add_listener(lambda **sample: samples.append(sample))
+
+        def taken() -> list[tuple[str, str, int, str | None]]:
+            out = [
+                (s["request_type"], s["name"], s["response_length"],
+                 None if s["exception"] is None else type(s["exception"]).__name__)
+                for s in samples
+            ]
+            samples.clear()
+            return out
+
+        client = LocustClient.connect(ClientBuilder(url), hook, transport="websocket")
+        assert client.connected and client.transport == "websocket" and client.sid
+        assert taken() == [("WS", "connect", 0, None)]
+
+        # concurrent requests: each reply goes to the first pending request it matches
+        a = gevent.spawn(client.request, "to b", match=lambda m: m == "to a", name="cross")
+        b = gevent.spawn(client.request, "to a", match=lambda m: m == "to b", name="cross")
+        assert gevent.joinall([a, b], timeout=5) and (a.value, b.value) == ("to a", "to b")
+        assert taken() == [("WSC", "cross", 4, None)] * 2
+
+        # without match, in the order the requests were made; sizes are UTF-8 bytes
+        jobs = [gevent.spawn(client.request, f"é{i}") for i in range(10)]
+        gevent.joinall(jobs, timeout=5)
+        assert [job.value for job in jobs] == [f"é{i}" for i in range(10)]
+        assert taken() == [("WSC", "request", 3, None)] * 10
+
+        # a message no request claims: a WSR sample, then receive()
+        assert client.send(b"\\x00\\x01", name="bin") is True
+        assert client.receive(timeout=5) == b"\\x00\\x01"
+        assert taken() == [("WSS", "bin", 2, None), ("WSR", "message", 2, None)]
+        try:
+            client.receive(timeout=0.05)
+            raise AssertionError("receive() returned")
+        except Timeout:
+            pass
+
+        # a reply no match accepts is an unclaimed message; the request fails by timeout
+        assert client.request("echo", match=lambda m: False, timeout=0.2, name="t") is None
+        assert client.receive(timeout=5) == "echo"
+        assert taken() == [("WSR", "message", 4, None), ("WSC", "t", 0, "Timeout")]
+
+        # a match that raises fails its request with that exception
+        def bad(message: str | bytes) -> bool:
+            raise KeyError(message)
+
+        assert client.request("x", match=bad, name="bad") is None
+        assert taken()[0] == ("WSC", "bad", 0, "KeyError")
+
+        # disconnect: pending requests fail, later calls fail, no "close" failure
+        waiting = gevent.spawn(client.request, "y", match=lambda m: False, name="cut")
+        gevent.sleep(0.1)
+        client.disconnect()
+        assert waiting.get(timeout=5) is None
+        assert client.send("z") is False
+        assert client.request("z", name="after") is None
+        kept = []  # receive() drains the kept messages (the echoes of "x" and "y"), then raises
+        try:
+            while len(kept) < 3:
+                kept.append(client.receive(timeout=5))
+        except ConnectionClosed:
+            pass
+        assert kept == ["x", "y"], kept
+        got = [s for s in taken() if s[0] != "WSR"]
+        assert got == [
+            ("WSC", "cut", 0, "ConnectionClosed"),
+            ("WSS", "message", 1, "ConnectionClosed"),
+            ("WSC", "after", 0, "ConnectionClosed"),
+        ], got
+
+        # a failed connect: reported, then raised
+        try:
+            LocustClient.connect(ClientBuilder(refused).timeout(2), hook, transport="polling")
+            raise AssertionError("connected")
+        except ConnectError:
+            pass
+        assert taken() == [("WS", "connect", 0, "ConnectError")]
+        print("contract ok")
+        """,
+    )
+    refused = f"http://127.0.0.1:{free_port()}"
+    result = run([sys.executable, str(script), server.url, refused], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "contract ok"
+    assert_quiet(result.stderr)
+
+
+def test_distributed_master_and_two_workers(server: Server, tmp_path: Path) -> None:
+    """A master and two workers on loopback; stats merged on the master; no failure."""
+    locustfile = write(tmp_path / "users.py", ECHO_USERS)
+    port = free_port()
+    master = subprocess.Popen(
+        locust_args(
+            locustfile,
+            tmp_path / "run",
+            "--master",
+            "--master-bind-host=127.0.0.1",
+            f"--master-bind-port={port}",
+            "--headless",
+            "--expect-workers=2",
+            "--expect-workers-max-wait=20",
+            "-u",
+            "12",
+            "-r",
+            "12",
+            "-t",
+            "3s",
+            "--host",
+            server.url,
+        ),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    worker_args = [*LOCUST, "-f", str(locustfile), "--worker", "--master-host=127.0.0.1"]
+    workers = [
+        subprocess.Popen(
+            [*worker_args, f"--master-port={port}"],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    try:
+        _, master_err = master.communicate(timeout=RUN_LIMIT)
+        worker_errs = [worker.communicate(timeout=15)[1] for worker in workers]
+    finally:
+        for process in (master, *workers):
+            if process.poll() is None:
+                process.kill()
+                process.communicate(timeout=5)
+    assert master.returncode == 0, master_err
+    for worker, err in zip(workers, worker_errs, strict=True):
+        assert worker.returncode == 0, err
+        assert_quiet(err)
+    assert_quiet(master_err)
+    Stats.read(tmp_path / "run").assert_clean(*ECHO_SAMPLES)
+
+
+def test_processes_two_with_the_example(server: Server, tmp_path: Path) -> None:
+    """examples/locustfile.py under ``--processes 2`` (Locust forks its workers)."""
+    result = run(
+        locust_args(
+            EXAMPLE,
+            tmp_path / "run",
+            "--headless",
+            "--processes",
+            "2",
+            "-u",
+            "10",
+            "-r",
+            "10",
+            "-t",
+            "3s",
+            "--host",
+            server.url,
+        ),
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert_quiet(result.stderr)
+    Stats.read(tmp_path / "run").assert_clean(*ECHO_SAMPLES)
+
+
+def test_failures_are_reported_and_exit_1(server: Server, tmp_path: Path) -> None:
+    """A refused connect and request timeouts: failures with their exception, exit status 1."""
+    locustfile = write(
+        tmp_path / "failing.py",
+        f"""
+        from __future__ import annotations
+
+        from locust import constant, task
+
+        from geventio.contrib.locust import EngineIOUser
+
+
+        class RefusedUser(EngineIOUser):
+            host = "http://127.0.0.1:{free_port()}"
+            wait_time = constant(0.1)
+
+            @task
+            def send(self) -> None:
+                raise AssertionError("a user that could not connect runs no task")
+
+
+        class SilentUser(EngineIOUser):
+            host = "{server.url}"
+            transport = "websocket"
+            wait_time = constant(0.1)
+
+            @task
+            def never_answered(self) -> None:
+                self.client.request("x", match=lambda m: False, timeout=0.2, name="never")
+        """,
+    )
+    result = run(
+        locust_args(
+            locustfile,
+            tmp_path / "run",
+            "--headless",
+            "-u",
+            "4",
+            "-r",
+            "4",
+            "-t",
+            "3s",
+        ),  # no --host: it would replace every user class's host
+        tmp_path,
+    )
+    assert result.returncode == 1, result.stderr
+    assert_quiet(result.stderr)
+    stats = Stats.read(tmp_path / "run")
+    assert stats.requests[("WS", "connect")] == 4
+    assert stats.failures[("WS", "connect")] == 2
+    assert stats.failures[("WSC", "never")] == stats.requests[("WSC", "never")] > 0
+    errors = {(method, name): error for method, name, error, _ in stats.errors}
+    assert errors.keys() == {("WS", "connect"), ("WSC", "never")}
+    assert errors[("WS", "connect")].startswith("ConnectError(")
+    assert "refused" in errors[("WS", "connect")]
+    assert errors[("WSC", "never")] == "Timeout('no reply within 0.2 s')"
+
+
+def test_server_death_is_reported(tmp_path: Path) -> None:
+    """The server dies mid-run: one failed close per user, then failed requests; exit 1."""
+    locustfile = write(
+        tmp_path / "dying.py",
+        """
+        from __future__ import annotations
+
+        from locust import constant, task
+
+        from geventio.contrib.locust import EngineIOUser
+
+
+        class EchoUser(EngineIOUser):
+            wait_time = constant(0.1)
+
+            @task
+            def echo(self) -> None:
+                self.client.request("x", timeout=1, name="echo")
+        """,
+    )
+    dying = start_server()
+    try:
+        locust = subprocess.Popen(
+            locust_args(
+                locustfile,
+                tmp_path / "run",
+                "--headless",
+                "-u",
+                "4",
+                "-r",
+                "4",
+                "-t",
+                "4s",
+                "--host",
+                dying.url,
+            ),
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            time.sleep(2.0)
+            dying.process.kill()  # no goodbye: the sessions end without a CLOSE packet
+            dying.process.wait(5)
+            _, stderr = locust.communicate(timeout=RUN_LIMIT)
+        finally:
+            if locust.poll() is None:
+                locust.kill()
+                locust.communicate(timeout=5)
+    finally:
+        dying.stop()
+    assert locust.returncode == 1, stderr
+    assert_quiet(stderr)
+    stats = Stats.read(tmp_path / "run")
+    assert stats.requests[("WS", "connect")] == 4
+    assert stats.failures[("WS", "connect")] == 0
+    assert stats.failures[("WS", "close")] == 4
+    assert 0 < stats.failures[("WSC", "echo")] < stats.requests[("WSC", "echo")]
+    errors = {(method, name): error for method, name, error, _ in stats.errors}
+    assert errors.keys() == {("WS", "close"), ("WSC", "echo")}
+    # the end of the session: its error (TransportError), else ConnectionClosed with the reason
+    assert errors[("WS", "close")].startswith(("ConnectionClosed(", "TransportError(")), errors
+    assert errors[("WSC", "echo")].startswith("ConnectionClosed("), errors
