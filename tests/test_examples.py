@@ -2,13 +2,176 @@
 
 from __future__ import annotations
 
+import gc
+import importlib.util
+import os
+import select
+import signal
 import subprocess
 import sys
+import threading
+import time
+from collections import deque
 from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import urlsplit
 
 import gevent
+import gevent.monkey
+import gevent.socket
+import pytest
+from faultkit import open_sockets
+from helpers import spawn_catching, wait_until
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Event,
+    Ping,
+    Request,
+    TextMessage,
+)
+
+import geventio
+from geventio.contrib.server import start_server
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def load_example(name: str, module_name: str | None = None) -> ModuleType:
+    """Import ``examples/<name>.py`` (under ``module_name``, default ``name``), fresh each time.
+
+    The examples folder is on ``sys.path`` meanwhile, as when running an example: some import
+    their neighbours (``flask_upstream`` imports ``echo``).
+    """
+    spec = importlib.util.spec_from_file_location(module_name or name, EXAMPLES / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it runs
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[spec.name]
+        raise
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    return module
+
+
+def live_greenlets(*modules: str) -> list[gevent.Greenlet[Any, Any]]:
+    """Live greenlets running a function from one of ``modules`` (by name prefix)."""
+    found = []
+    for obj in gc.get_objects():
+        if isinstance(obj, gevent.Greenlet) and not obj.dead:
+            targets = [getattr(obj, "_run", None), *getattr(obj, "args", ())]
+            if any(getattr(t, "__module__", "").startswith(modules) for t in targets):
+                found.append(obj)
+    return found
+
+
+class Browser:
+    """A browser's WebSocket: wsproto on a gevent socket.
+
+    Cooperative, because the servers under test run in this process's hub (and it is not
+    monkey-patched, so a blocking client would stall them). Every call is bounded by ``timeout``.
+    """
+
+    def __init__(self, url: str, timeout: float = 5.0) -> None:
+        parts = urlsplit(url)
+        assert parts.hostname is not None
+        assert parts.port is not None
+        self._sock = gevent.socket.create_connection((parts.hostname, parts.port), timeout)
+        self._sock.settimeout(timeout)
+        self._ws = WSConnection(ConnectionType.CLIENT)
+        self._events: deque[Event] = deque()
+        self._text: list[str] = []  # the parts of a fragmented message
+        self._binary: list[bytes] = []
+        self._sock.sendall(self._ws.send(Request(host=parts.netloc, target=parts.path)))
+        accepted = self._next_event()
+        assert isinstance(accepted, AcceptConnection), accepted
+
+    def _next_event(self) -> Event:
+        while not self._events:
+            data = self._sock.recv(65536)
+            self._ws.receive_data(data or None)
+            self._events.extend(self._ws.events())
+            if not data and not self._events:
+                raise ConnectionError("the server closed the TCP connection without a close")
+        return self._events.popleft()
+
+    def send(self, message: str | bytes) -> None:
+        event = TextMessage(message) if isinstance(message, str) else BytesMessage(message)
+        self._sock.sendall(self._ws.send(event))
+
+    def receive(self) -> str | bytes | CloseConnection:
+        """The next message, or the close the server sent (answered, then the socket closed)."""
+        while True:
+            event = self._next_event()
+            if isinstance(event, Ping):
+                self._sock.sendall(self._ws.send(event.response()))
+            elif isinstance(event, CloseConnection):
+                self._sock.sendall(self._ws.send(event.response()))
+                self._sock.close()
+                return event
+            elif isinstance(event, TextMessage):
+                self._text.append(event.data)
+                if event.message_finished:
+                    text, self._text = "".join(self._text), []
+                    return text
+            elif isinstance(event, BytesMessage):
+                self._binary.append(bytes(event.data))
+                if event.message_finished:
+                    data, self._binary = b"".join(self._binary), []
+                    return data
+            else:
+                raise AssertionError(f"unexpected {event!r}")
+
+    def close(self, code: int = 1000) -> CloseConnection:
+        """Close as a browser does: send a close, wait for the server's, close the socket."""
+        self._sock.sendall(self._ws.send(CloseConnection(code)))
+        while True:
+            event = self._next_event()
+            if isinstance(event, CloseConnection):
+                self._sock.close()
+                return event
+
+    def __enter__(self) -> Browser:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._sock.close()
+
+
+# -- every example imports without side effects ---------------------------------------------
+
+# examples/locustfile.py is left out: ``import locust`` monkey-patches the whole process. It is
+# run in a subprocess by its own test instead.
+IMPORTABLE = sorted(path.stem for path in EXAMPLES.glob("*.py") if path.stem != "locustfile")
+
+
+@pytest.mark.parametrize("name", IMPORTABLE)
+def test_example_imports_without_side_effects(name: str) -> None:
+    sockets, threads = open_sockets(), threading.active_count()
+    module = load_example(name, f"_imported_{name}")
+    del sys.modules[module.__name__]
+    gevent.sleep(0.01)  # one turn of the loop: anything spawned at import would run now
+    assert module.__doc__, "every example starts with a docstring saying how to run it"
+    assert callable(getattr(module, "main", None)), "and runs from main()"
+    assert open_sockets() == sockets, "importing opened a socket (a server? a client?)"
+    assert threading.active_count() == threads, "importing started a thread"
+    assert not live_greenlets("geventio", f"_imported_{name}"), "importing spawned greenlets"
+    assert not gevent.monkey.is_anything_patched(), "importing monkey-patched the process"
+
+
+def test_example_list_is_complete() -> None:
+    assert {"echo", "flask_upstream", "flask_relay", "blocking_in_greenlet"} <= set(IMPORTABLE)
+
+
+# -- the demo and the Flask upstream view -----------------------------------------------------
 
 
 def test_echo_demo_runs() -> None:
@@ -46,3 +209,212 @@ def test_flask_view_calls_the_upstream_from_many_greenlets() -> None:
         app.config["upstream"].close()
     finally:
         server.stop(timeout=2)
+
+
+# -- blocking calls from many greenlets -------------------------------------------------------
+
+
+def test_blocking_calls_from_many_greenlets() -> None:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "blocking_in_greenlet.py")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith("(embedded echo server)")
+    for line, name in zip(lines[1:3], ("shared client", "client per greenlet"), strict=True):
+        assert line.startswith(f"{name}: 50 greenlets x 20 calls = 1000 calls in "), line
+        assert " ms, p99 " in line
+        assert line.endswith(", 0 errors"), line
+    assert lines[3] == "ok: every answer matched its question"
+
+
+def test_requester_times_out_and_fails_waiting_calls_on_close(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    blocking = load_example("blocking_in_greenlet")
+    server = start_server(port=0)
+    try:
+        with blocking.Requester(f"http://127.0.0.1:{server.server_port}") as requester:
+            assert requester.ask("first") == "first"
+            monkeypatch.setattr(requester.client, "send", lambda data: None)  # lost on the way
+            with pytest.raises(TimeoutError):
+                requester.ask("lost", timeout=0.1)
+            assert requester._pending == {}  # the timed-out call left nothing behind
+            waiting = spawn_catching(lambda: requester.ask("never answered", 10))
+            gevent.sleep(0.01)
+            start = time.monotonic()
+            requester.close()
+            assert isinstance(waiting.get(timeout=2), geventio.ConnectionClosed)
+            assert time.monotonic() - start < 1  # at once, not after the call's timeout
+    finally:
+        server.stop(timeout=2)
+
+
+# -- the WebSocket relay ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def flask_relay() -> ModuleType:
+    return load_example("flask_relay")
+
+
+def test_relay_echoes_through_the_upstream_and_closes_it_when_the_browser_leaves(
+    flask_relay: ModuleType,
+) -> None:
+    upstream = start_server(port=0)
+    relay = flask_relay.serve(
+        flask_relay.create_app(f"http://127.0.0.1:{upstream.server_port}"), port=0
+    )
+    try:
+        with Browser(f"ws://127.0.0.1:{relay.server_port}/relay") as browser:
+            for message in ("hello", "héllo wörld", b"\x00\x01binary", "x" * 100_000):
+                browser.send(message)
+                assert browser.receive() == message
+            burst = [f"burst {i}" for i in range(200)]
+            for message in burst:
+                browser.send(message)
+            assert [browser.receive() for _ in burst] == burst  # in order
+            assert len(live_greenlets("geventio")) > 0  # the upstream client is open
+            # gevent-websocket answers a close with an empty close frame (1005: no code)
+            assert browser.close().code in (1000, 1005)
+        # The relay disconnected its upstream client, and its greenlets ended.
+        wait_until(lambda: not live_greenlets("geventio", "flask_relay"), timeout=5)
+    finally:
+        relay.stop(timeout=2)
+        upstream.stop(timeout=2)
+
+
+def test_relay_many_browsers_at_once(flask_relay: ModuleType) -> None:
+    upstream = start_server(port=0)
+    relay = flask_relay.serve(
+        flask_relay.create_app(f"http://127.0.0.1:{upstream.server_port}"), port=0
+    )
+
+    def browse(n: int) -> list[str | bytes | CloseConnection]:
+        with Browser(f"ws://127.0.0.1:{relay.server_port}/relay") as browser:
+            for i in range(20):
+                browser.send(f"{n}/{i}")
+            echoes = [browser.receive() for _ in range(20)]
+            browser.close()
+            return echoes
+
+    try:
+        jobs = [gevent.spawn(browse, n) for n in range(20)]
+        gevent.joinall(jobs, timeout=20, raise_error=True)
+        assert [job.value for job in jobs] == [[f"{n}/{i}" for i in range(20)] for n in range(20)]
+        wait_until(lambda: not live_greenlets("geventio", "flask_relay"), timeout=5)
+    finally:
+        relay.stop(timeout=2)
+        upstream.stop(timeout=2)
+
+
+def test_relay_closes_the_browser_when_the_upstream_closes(flask_relay: ModuleType) -> None:
+    upstream = start_server(port=0)
+    relay = flask_relay.serve(
+        flask_relay.create_app(f"http://127.0.0.1:{upstream.server_port}"), port=0
+    )
+    try:
+        with Browser(f"ws://127.0.0.1:{relay.server_port}/relay") as browser:
+            browser.send("hello")
+            assert browser.receive() == "hello"
+            upstream.application.engineio_app.disconnect()  # ends every upstream session
+            close = browser.receive()
+            assert isinstance(close, CloseConnection)
+            assert close.code == flask_relay.GOING_AWAY
+            assert close.reason == "upstream closed: server disconnect"
+        wait_until(lambda: not live_greenlets("geventio", "flask_relay"), timeout=5)
+    finally:
+        relay.stop(timeout=2)
+        upstream.stop(timeout=2)
+
+
+def test_relay_closes_the_browser_when_the_upstream_is_unreachable(
+    flask_relay: ModuleType,
+) -> None:
+    refused = gevent.socket.socket()
+    refused.bind(("127.0.0.1", 0))
+    port = refused.getsockname()[1]
+    refused.close()  # nothing listens on this port any more
+    relay = flask_relay.serve(flask_relay.create_app(f"http://127.0.0.1:{port}"), port=0)
+    try:
+        with Browser(f"ws://127.0.0.1:{relay.server_port}/relay") as browser:
+            close = browser.receive()
+            assert isinstance(close, CloseConnection)
+            assert close.code == flask_relay.UPSTREAM_UNREACHABLE
+            assert close.reason is not None
+            assert close.reason.startswith("upstream unreachable: ")
+    finally:
+        relay.stop(timeout=2)
+
+
+def test_relay_stopping_the_server_closes_open_relays(flask_relay: ModuleType) -> None:
+    upstream = start_server(port=0)
+    relay = flask_relay.serve(
+        flask_relay.create_app(f"http://127.0.0.1:{upstream.server_port}"), port=0
+    )
+    try:
+        with Browser(f"ws://127.0.0.1:{relay.server_port}/relay") as browser:
+            browser.send("hello")
+            assert browser.receive() == "hello"
+            relay.stop(timeout=0.1)  # kills the relay's handler: it cleans up as it dies
+            close = browser.receive()
+            assert isinstance(close, CloseConnection)
+            assert close.code == flask_relay.GOING_AWAY
+            assert close.reason == "relay stopped"
+        assert not live_greenlets("geventio", "flask_relay")
+    finally:
+        relay.stop(timeout=2)
+        upstream.stop(timeout=2)
+
+
+def test_relay_page_and_plain_http(flask_relay: ModuleType) -> None:
+    http = flask_relay.create_app("http://127.0.0.1:1").test_client()
+    page = http.get("/")
+    assert page.status_code == 200
+    assert 'new WebSocket(scheme + location.host + "/relay")' in page.get_data(as_text=True)
+    assert http.get("/relay").status_code == 400  # not a WebSocket request
+
+
+def _read_line_starting(fd: int, prefix: str, timeout: float) -> str:
+    """Read the process's output until a line starts with ``prefix``; return that line."""
+    deadline = time.monotonic() + timeout
+    buffer = ""
+    while True:
+        for line in buffer.splitlines(keepends=True):
+            if line.startswith(prefix) and line.endswith("\n"):
+                return line.strip()
+        remaining = deadline - time.monotonic()
+        ready, _, _ = select.select([fd], [], [], max(remaining, 0))
+        chunk = os.read(fd, 4096).decode() if ready else ""
+        if not chunk:
+            raise AssertionError(f"no line starting with {prefix!r}; output so far: {buffer!r}")
+        buffer += chunk
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
+def test_relay_script_runs_until_a_signal(stop_signal: signal.Signals) -> None:
+    process = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "flask_relay.py"), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        url = _read_line_starting(process.stdout.fileno(), "open http://", 20).split()[1]
+        relay_url = url.replace("http://", "ws://") + "relay"
+        with Browser(relay_url) as browser:
+            browser.send("hello")
+            assert browser.receive() == "hello"
+            assert browser.close().code in (1000, 1005)  # 1005: see above
+        process.send_signal(stop_signal)
+        out, err = process.communicate(timeout=10)
+        assert process.returncode == 0, err
+        assert out.decode().rstrip().endswith("stopped")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
