@@ -11,6 +11,7 @@ from geventio._client import Client
 from geventio._handshake import CloseReason, Handshake
 from geventio._mailbox import HeadersOption, Message, Options
 from geventio._packet import Packet
+from geventio._proxy import parse_proxy
 from geventio._url import parse_url
 from geventio.exceptions import EngineIOError
 
@@ -101,6 +102,28 @@ class ClientBuilder:
         if count <= 0:
             raise ValueError("max_packets_per_post must be positive")
         return self._set(max_packets_per_post=count)
+
+    def proxy(
+        self, url: str | None, *, no_proxy: str | Iterable[str] | None = None
+    ) -> ClientBuilder:
+        """Connect through an HTTP proxy, whatever the environment says.
+
+        By default the proxy comes from ``HTTP_PROXY`` / ``HTTPS_PROXY`` and ``NO_PROXY`` (their
+        lowercase names win), as curl and requests read them. Polling over http sends
+        absolute-form requests to the proxy; ws, wss and polling over https go through a
+        ``CONNECT`` tunnel. Credentials in the URL are sent as ``Proxy-Authorization: Basic``.
+
+        :param url: ``http://[user:password@]host[:port]``, or ``None`` to connect directly and
+            ignore the environment.
+        :param no_proxy: hosts reached directly, as in ``NO_PROXY`` (names with their
+            subdomains, IP addresses, CIDR networks, ``:port`` suffixes, ``*``).
+        :raises ValueError: at once, for a proxy URL that is not ``http://`` or has no host.
+        """
+        if url is not None:
+            parse_proxy(url)
+        if no_proxy is not None and not isinstance(no_proxy, str):
+            no_proxy = ",".join(no_proxy)
+        return self._set(proxy=url, proxy_from_env=False, no_proxy=no_proxy)
 
     def on_open(self, callback: Callable[[Handshake], Any]) -> ClientBuilder:
         return self._set(on_open=callback)

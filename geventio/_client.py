@@ -187,6 +187,7 @@ class Client(Session):
             ssl_context=self._opts.tls_config,
             timeout=self._opts.timeout,
             max_message_size=self._opts.max_message_size,
+            proxy=self._proxy,
         )
         try:
             events = self._conn.receive_payload(self._polling.handshake(), monotonic())
@@ -239,6 +240,7 @@ class Client(Session):
             ssl_context=self._opts.tls_config,
             timeout=self._opts.timeout,
             max_message_size=self._opts.max_message_size,
+            proxy=self._proxy,
         )
 
     def _check_open(self, events: list[Event]) -> None:

@@ -41,6 +41,9 @@ class Options:
     inbox_size: int = 1024
     send_buffer: int = 1024 * 1024
     max_packets_per_post: int = 16
+    proxy: str | None = None
+    proxy_from_env: bool = True
+    no_proxy: str | None = None
     on_open: Callable[[Handshake], Any] | None = None
     on_data: Callable[[Message], Any] | None = None
     on_packet: Callable[[Packet], Any] | None = None

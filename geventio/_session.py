@@ -16,6 +16,7 @@ the opening (handshake and upgrade) on top.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -34,16 +35,36 @@ from geventio._connection import (
 )
 from geventio._handshake import CloseReason, Handshake
 from geventio._mailbox import Dispatcher, Mailbox, Options
+from geventio._proxy import Proxy, select_proxy
 from geventio._transports._net import CookieJar
 from geventio._transports.polling import PollingTransport
 from geventio._transports.websocket import WebSocketTransport
-from geventio._url import parse_url
-from geventio.exceptions import EngineIOError, TransportError
+from geventio._url import Endpoint, parse_url
+from geventio.exceptions import ConnectError, EngineIOError, TransportError
 
 __all__ = ["Session"]
 
 logger = logging.getLogger("geventio")
 monotonic = time.monotonic
+
+
+def _proxy_for(endpoint: Endpoint, options: Options) -> Proxy | None:
+    """The proxy for this session's server: the builder's, else the environment's.
+
+    :raises ConnectError: for a proxy URL in the environment that is not an http:// proxy.
+    """
+    try:
+        return select_proxy(
+            endpoint.host,
+            endpoint.port,
+            endpoint.secure,
+            configured=options.proxy,
+            from_env=options.proxy_from_env,
+            no_proxy=options.no_proxy,
+            environ=os.environ,
+        )
+    except ValueError as exc:
+        raise ConnectError(f"proxy from the environment: {exc}") from None
 
 
 class Session:
@@ -53,6 +74,7 @@ class Session:
         self._opts = options
         self._endpoint = parse_url(options.url, options.path, options.query)
         self._cookies = CookieJar()
+        self._proxy = _proxy_for(self._endpoint, options)
         self._headers: dict[str, str] = {}
         self._conn = Connection(max_packets=options.max_packets_per_post)
         self._polling: PollingTransport | None = None

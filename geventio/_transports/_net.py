@@ -22,6 +22,7 @@ import gevent.ssl
 import urllib3.exceptions
 import wsproto.utilities
 
+from geventio._proxy import Proxy, TunnelReply
 from geventio.exceptions import (
     ConnectError,
     ConnectTimeout,
@@ -35,6 +36,7 @@ __all__ = [
     "CooperativeSSLContext",
     "map_errors",
     "open_socket",
+    "open_tunnel",
     "reraise",
     "wrap_tls",
 ]
@@ -61,6 +63,54 @@ def open_socket(host: str, port: int, timeout: float | None) -> gevent.socket.so
     with suppress(OSError):  # not a TCP socket on some platforms
         sock.setsockopt(std_socket.IPPROTO_TCP, std_socket.TCP_NODELAY, 1)
     return sock
+
+
+def open_tunnel(proxy: Proxy, host: str, port: int, timeout: float | None) -> gevent.socket.socket:
+    """Open a TCP connection to ``host:port`` through ``proxy``'s ``CONNECT`` tunnel.
+
+    Blocks the calling greenlet; every socket step is bounded by ``timeout``.
+
+    :raises ConnectError: the proxy refused the tunnel (with its ``status`` and ``body``, e.g.
+        407 without valid credentials, 502 when it could not reach the server) or did not
+        answer in HTTP.
+    :raises OSError: as :func:`open_socket`, and for a proxy that hangs up (callers map it).
+    """
+    sock = open_socket(proxy.host, proxy.port, timeout)
+    try:
+        sock.sendall(proxy.connect_request(host, port))
+        reply = TunnelReply()
+        while reply.status is None:
+            data = sock.recv(4096)
+            if not data:
+                raise ConnectionResetError(f"the proxy {proxy.display} closed the connection")
+            try:
+                reply.feed(data)
+            except ValueError as exc:
+                raise ConnectError(f"proxy {proxy.display}: {exc}") from None
+        if 200 <= reply.status < 300 and not reply.rest:
+            return sock
+        what = f"proxy {proxy.display} refused CONNECT {host}:{port}"
+        if 200 <= reply.status < 300:
+            raise ConnectError(f"{what}: it sent data before the tunnel was used")
+        body = _refusal_body(sock, reply)
+        raise ConnectError(
+            f"{what}: HTTP {reply.status} {reply.reason}".rstrip(), status=reply.status, body=body
+        )
+    except BaseException:
+        sock.close()
+        raise
+
+
+def _refusal_body(sock: gevent.socket.socket, reply: TunnelReply) -> str:
+    """Up to 2000 bytes of a refusal's body (what its Content-Length announces, if anything)."""
+    body, wanted = reply.rest, min(reply.content_length or 0, 2000)
+    with suppress(OSError):
+        while len(body) < wanted:
+            data = sock.recv(4096)
+            if not data:
+                break
+            body += data
+    return body[:2000].decode("utf-8", "replace")
 
 
 def _literal_family(host: str) -> int | None:

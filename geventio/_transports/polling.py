@@ -17,11 +17,13 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
+from geventio._proxy import Proxy
 from geventio._transports._net import (
     CookieJar,
     CooperativeSSLContext,
     map_errors,
     open_socket,
+    open_tunnel,
     request_headers,
 )
 from geventio._url import Endpoint
@@ -39,17 +41,37 @@ _MIN_BODY_LIMIT = 64 * 1024 * 1024
 
 
 class _CooperativeConnectionMixin:
-    """Open the TCP connection with ``gevent.socket`` instead of the stdlib."""
+    """Open the TCP connection with ``gevent.socket`` instead of the stdlib.
+
+    With a ``geventio_proxy``, the connection goes to the proxy: through a ``CONNECT`` tunnel
+    when ``geventio_tunnel`` is true (https), else for absolute-form requests (http).
+    """
 
     host: str
     port: int
     timeout: Any
     _dns_host: str
 
+    def __init__(
+        self,
+        *args: Any,
+        geventio_proxy: Proxy | None = None,
+        geventio_tunnel: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._geventio_proxy = geventio_proxy
+        self._geventio_tunnel = geventio_tunnel
+
     def _new_conn(self) -> Any:
         timeout = self.timeout if isinstance(self.timeout, (int, float)) else None
+        proxy = self._geventio_proxy
         try:
-            return open_socket(self._dns_host, self.port, timeout)
+            if proxy is None:
+                return open_socket(self._dns_host, self.port, timeout)
+            if self._geventio_tunnel:
+                return open_tunnel(proxy, self._dns_host, self.port, timeout)
+            return open_socket(proxy.host, proxy.port, timeout)
         except OSError as exc:
             if isinstance(exc, TimeoutError):
                 raise ConnectTimeoutError(self, f"connect to {self.host} timed out") from exc
@@ -89,6 +111,8 @@ class PollingTransport:
     :param max_message_size: the largest message accepted, in bytes. A poll answer may hold
         many: each packet in it may take up to that (4/3 of it for a base64 binary message),
         and the whole answer up to ``max(64 MiB, 4 * max_message_size)``.
+    :param proxy: an HTTP proxy: absolute-form requests to it for http, a ``CONNECT`` tunnel
+        through it for https.
     """
 
     def __init__(
@@ -100,9 +124,15 @@ class PollingTransport:
         ssl_context: ssl.SSLContext | None,
         timeout: float,
         max_message_size: int,
+        proxy: Proxy | None = None,
     ):
         self._endpoint = endpoint
         self._headers = dict(headers)
+        # through a proxy without a tunnel, the request target is the absolute URL
+        self._origin = ""
+        if proxy is not None and not endpoint.secure:
+            self._origin = f"http://{endpoint.host_header}"
+            self._headers.update(proxy.headers())
         self._cookies = cookies
         self._timeout = timeout
         self._max_packet = max_message_size * 4 // 3 + 8  # base64, its "b" and the type
@@ -121,10 +151,17 @@ class PollingTransport:
                 # urllib3 checks the hostname itself unless told the context decides
                 assert_hostname=None if context.check_hostname else False,
                 retries=False,
+                geventio_proxy=proxy,
+                geventio_tunnel=True,
             )
         else:
             self._pool = _HTTPPool(
-                endpoint.host, endpoint.port, maxsize=2, timeout=pool_timeout, retries=False
+                endpoint.host,
+                endpoint.port,
+                maxsize=2,
+                timeout=pool_timeout,
+                retries=False,
+                geventio_proxy=proxy,
             )
 
     def _request(
@@ -138,7 +175,7 @@ class PollingTransport:
         with map_errors(what, connecting=connecting):
             response = self._pool.urlopen(
                 method,
-                target,
+                self._origin + target,
                 body=body,
                 headers=headers,
                 retries=False,

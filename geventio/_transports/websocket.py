@@ -29,10 +29,12 @@ from wsproto.events import (
 )
 from wsproto.utilities import LocalProtocolError
 
+from geventio._proxy import Proxy
 from geventio._transports._net import (
     CookieJar,
     map_errors,
     open_socket,
+    open_tunnel,
     request_headers,
     reraise,
     wrap_tls,
@@ -74,20 +76,25 @@ class WebSocketTransport:
         ssl_context: ssl.SSLContext | None,
         timeout: float,
         max_message_size: int,
+        proxy: Proxy | None = None,
     ) -> WebSocketTransport:
         """Open the TCP (and TLS) connection and run the WebSocket handshake.
 
-        Blocks the calling greenlet, each step bounded by ``timeout``.
+        Blocks the calling greenlet, each step bounded by ``timeout``. With a ``proxy``, the
+        connection goes through its ``CONNECT`` tunnel (for ws and wss alike).
 
-        :raises ConnectError: refused, reset, or the server rejected the handshake (with
-            ``status`` and ``body``).
+        :raises ConnectError: refused, reset, or the server (or the proxy) rejected the
+            handshake (with ``status`` and ``body``).
         :raises ConnectTimeout: a step ran past ``timeout``.
         """
         what = f"WebSocket {endpoint.path}"
         # each socket step is bounded by ``timeout``, and so is the whole (DNS, trickling peer)
         deadline = gevent.Timeout(timeout, ConnectTimeout(f"{what}: timed out"))
         with deadline, map_errors(what, connecting=True):
-            sock = open_socket(endpoint.host, endpoint.port, timeout)
+            if proxy is None:
+                sock = open_socket(endpoint.host, endpoint.port, timeout)
+            else:
+                sock = open_tunnel(proxy, endpoint.host, endpoint.port, timeout)
             try:
                 if endpoint.secure:
                     context = ssl_context or ssl.create_default_context()

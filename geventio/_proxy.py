@@ -1,0 +1,198 @@
+"""HTTP proxies: which one a client uses, and the bytes of a CONNECT tunnel. No I/O here.
+
+A client goes through an HTTP proxy when the builder says so (``ClientBuilder.proxy``) or, by
+default, when the environment does, as curl and requests read it:
+
+- ``http_proxy`` / ``HTTP_PROXY`` for ``http`` and ``ws`` URLs, ``https_proxy`` /
+  ``HTTPS_PROXY`` for ``https`` and ``wss`` URLs (the lowercase name wins);
+- ``no_proxy`` / ``NO_PROXY``: hosts reached directly, a comma-separated list of names (a name
+  also covers its subdomains; a leading ``.`` or ``*.`` is ignored), IP addresses, CIDR networks,
+  each optionally with ``:port``; ``*`` alone means every host.
+
+Polling over ``http`` sends absolute-form requests to the proxy; everything else (``ws``, ``wss``,
+polling over ``https``) goes through a ``CONNECT`` tunnel. Credentials in the proxy URL
+(``http://user:password@proxy:3128``) become a ``Proxy-Authorization: Basic`` header.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+__all__ = ["Proxy", "TunnelReply", "parse_proxy", "select_proxy"]
+
+#: The longest CONNECT reply head accepted (status line and headers).
+MAX_REPLY_HEAD = 16 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Proxy:
+    """An HTTP proxy: where it is, and the ``Proxy-Authorization`` value if it has credentials."""
+
+    host: str
+    port: int
+    authorization: str | None = None
+
+    @property
+    def display(self) -> str:
+        """``http://host:port``, without credentials (for messages and logs)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def headers(self) -> dict[str, str]:
+        """The headers every request to the proxy carries."""
+        return {"Proxy-Authorization": self.authorization} if self.authorization else {}
+
+    def connect_request(self, host: str, port: int) -> bytes:
+        """The ``CONNECT`` request that opens a tunnel to ``host:port``."""
+        authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}"]
+        lines += [f"{name}: {value}" for name, value in self.headers().items()]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def parse_proxy(url: str) -> Proxy:
+    """A :class:`Proxy` from ``http://[user:password@]host[:port]`` (``host:port`` alone too).
+
+    The port defaults to 80, as in urllib3 and requests.
+
+    :raises ValueError: for another scheme (``https``, ``socks5`` ...), no host or a bad port.
+    """
+    text = url.strip()
+    if "://" not in text:
+        text = "http://" + text
+    parts = urlsplit(text)
+    if parts.scheme.lower() != "http":
+        raise ValueError(f"unsupported proxy {url!r}: only http:// proxies are supported")
+    try:
+        port = parts.port or 80
+    except ValueError as exc:
+        raise ValueError(f"bad port in proxy URL {url!r}") from exc
+    if not parts.hostname:
+        raise ValueError(f"no host in proxy URL {url!r}")
+    authorization = None
+    if parts.username is not None:
+        credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        authorization = "Basic " + base64.b64encode(credentials.encode()).decode("ascii")
+    return Proxy(parts.hostname, port, authorization)
+
+
+def select_proxy(
+    host: str,
+    port: int,
+    secure: bool,
+    *,
+    configured: str | None,
+    from_env: bool,
+    no_proxy: str | None,
+    environ: Mapping[str, str],
+) -> Proxy | None:
+    """The proxy for one server, or ``None`` to connect directly.
+
+    :param configured: the builder's proxy URL (used when ``from_env`` is false).
+    :param from_env: read the proxy and ``NO_PROXY`` from ``environ`` (the builder was not told).
+    :param no_proxy: the builder's list of hosts reached directly, in ``NO_PROXY``'s syntax.
+    :raises ValueError: for a proxy URL :func:`parse_proxy` refuses.
+    """
+    if from_env:
+        names = ("https_proxy", "HTTPS_PROXY") if secure else ("http_proxy", "HTTP_PROXY")
+        configured = _first(environ, names)
+        no_proxy = _first(environ, ("no_proxy", "NO_PROXY"))
+    if not configured:
+        return None
+    if no_proxy and bypasses(host, port, no_proxy.replace(" ", ",").split(",")):
+        return None
+    return parse_proxy(configured)
+
+
+def _first(environ: Mapping[str, str], names: Iterable[str]) -> str | None:
+    return next((environ[n] for n in names if environ.get(n, "").strip()), None)
+
+
+def bypasses(host: str, port: int, entries: Iterable[str]) -> bool:
+    """Whether ``NO_PROXY``-style ``entries`` say ``host:port`` is reached directly."""
+    host = host.lower().strip("[]")
+    address = _ip(host)
+    for raw in entries:
+        entry = raw.strip().lower()
+        if not entry:
+            continue
+        if entry == "*":
+            return True
+        entry, wanted_port = _split_port(entry)
+        if wanted_port is not None and wanted_port != port:
+            continue
+        if address is not None and "/" in entry:
+            try:
+                network = ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                continue
+            if address in network:
+                return True
+            continue
+        entry = entry.removeprefix("*").lstrip(".")
+        if entry and (host == entry or host.endswith("." + entry)):
+            return True
+    return False
+
+
+def _split_port(entry: str) -> tuple[str, int | None]:
+    """``("host", port)`` from ``host:port`` or ``[v6]:port``; a bare IPv6 address has none."""
+    if entry.startswith("["):
+        address, _, rest = entry[1:].partition("]")
+        port = rest.removeprefix(":")
+        return address, int(port) if port.isdigit() else None
+    if entry.count(":") == 1:
+        name, port = entry.split(":")
+        return name, int(port) if port.isdigit() else None
+    return entry, None
+
+
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+class TunnelReply:
+    """Parses a proxy's answer to ``CONNECT``: feed bytes until :attr:`status` is set.
+
+    :ivar status: the HTTP status once the head is complete, else ``None``.
+    :ivar reason: its reason phrase.
+    :ivar content_length: the ``Content-Length`` of a refusal's body, if given.
+    :ivar rest: the bytes received after the head.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self.status: int | None = None
+        self.reason = ""
+        self.content_length: int | None = None
+        self.rest = b""
+
+    def feed(self, data: bytes) -> None:
+        """Add received bytes.
+
+        :raises ValueError: for a head that is not HTTP/1.x or is over :data:`MAX_REPLY_HEAD`.
+        """
+        self._buffer += data
+        end = self._buffer.find(b"\r\n\r\n")
+        if end == -1:
+            if len(self._buffer) > MAX_REPLY_HEAD:
+                raise ValueError("the proxy's reply head is too long")
+            return
+        head, self.rest = self._buffer[:end].decode("latin-1"), self._buffer[end + 4 :]
+        status_line, *header_lines = head.split("\r\n")
+        version, _, remainder = status_line.partition(" ")
+        code, _, self.reason = remainder.partition(" ")
+        if not version.startswith("HTTP/1.") or not (code.isdigit() and len(code) == 3):
+            raise ValueError(f"not an HTTP reply from the proxy: {status_line[:100]!r}")
+        for line in header_lines:
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "content-length" and value.strip().isdigit():
+                self.content_length = int(value.strip())
+        self.status = int(code)
