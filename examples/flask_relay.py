@@ -144,8 +144,12 @@ def _close_browser(ws: Any, code: int, reason: str) -> None:
     here (the code, then at most 123 bytes of UTF-8), and ``closed`` is set as ``close()`` would.
     """
     text = reason.encode()[:123].decode(errors="ignore")  # not cut inside a character
-    ws.send_frame(struct.pack("!H", code) + text.encode(), ws.OPCODE_CLOSE)
-    ws.closed = True  # no more writes; gevent-websocket's handler then closes the connection
+    try:
+        ws.send_frame(struct.pack("!H", code) + text.encode(), ws.OPCODE_CLOSE)
+    except WebSocketError:
+        pass  # the browser is gone already
+    finally:
+        ws.closed = True  # no more writes; gevent-websocket's handler then closes the connection
 
 
 def create_app(upstream_url: str) -> Flask:
@@ -218,7 +222,9 @@ def main() -> None:
     finally:
         for handler in handlers:
             handler.cancel()
-        wsgi.stop(timeout=2)  # closes the relays still open, and their upstream clients
+        # Waits up to 1 s for the open relays, then kills them: each one disconnects its
+        # upstream client and closes its browser socket (1001, "relay stopped") as it goes.
+        wsgi.stop(timeout=1)
         if embedded is not None:
             embedded.stop(timeout=2)
     print("stopped", flush=True)
