@@ -238,7 +238,8 @@ class LocustClient:
         earlier :meth:`send` would be taken): with concurrent requests, or other traffic, pass a
         ``match`` that recognizes the reply (an id echoed back by the server). ``match`` runs in
         the session's callback greenlet and must not block; if it raises, the request fails with
-        that exception. A reply arriving after the timeout is an unclaimed message.
+        that exception. A reply arriving after the timeout is an unclaimed message, and so is
+        the reply to a request whose greenlet was killed (Locust stopping the user): no sample.
 
         The sample's time runs from just before the send to the reply's arrival; its length is
         the reply's size. The send is not reported as a ``WSS`` sample of its own.
@@ -294,7 +295,7 @@ class LocustClient:
 
     def _on_data(self, data: Message) -> None:
         size = message_size(data)
-        for pending in list(self._pending):
+        for pending in list(self._pending) if self._pending else ():
             try:
                 claimed = pending.match is None or pending.match(data)
             except Exception as exc:
