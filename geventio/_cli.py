@@ -1,0 +1,263 @@
+"""The ``geventio`` command line: ``serve``, ``connect`` and ``bench``.
+
+``main(argv)`` parses the arguments, runs one subcommand on the gevent hub of the calling thread
+and returns the process exit status; it never raises for a user's mistake. A mistake (a bad
+option, a bad URL, a refused connection, a missing file) prints one line
+``geventio: error: <message>`` to stderr, with status 2 for a bad command line and 1 for a
+failed connection. Ctrl-C ends ``connect`` and ``bench`` with status 130 (SIGTERM: 143), without
+a traceback; it ends ``serve`` with status 0.
+
+Unlike the library, this program installs SIGINT and SIGTERM handlers (with
+``gevent.signal_handler``, so the hub keeps running) for as long as a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+import gevent
+import gevent.event
+
+import geventio
+
+__all__ = ["CommandError", "main"]
+
+PROG = "geventio"
+
+#: Exit status for a bad command line (as argparse uses) and for a failed connection.
+USAGE_ERROR = 2
+FAILURE = 1
+#: Exit status after SIGINT and SIGTERM (128 + the signal number, as shells report it).
+INTERRUPTED = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+class CommandError(Exception):
+    """A mistake to report as ``geventio: error: <message>`` and exit with ``status``."""
+
+    def __init__(self, message: str, status: int = FAILURE) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one ``geventio: error:`` line (no usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        _print_error(message)
+        sys.exit(USAGE_ERROR)
+
+
+def _print_error(message: str) -> None:
+    message = " ".join(str(message).split())  # exactly one line, whatever the exception said
+    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+
+
+def _positive(text: str) -> float:
+    """An argparse type: a float greater than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must be greater than 0: {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    """An argparse type: a TCP port, 0 included (any free port)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}")
+    return value
+
+
+def _transport_list(text: str) -> tuple[str, ...]:
+    """An argparse type: a comma-separated list of ``polling`` and ``websocket``."""
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in ("polling", "websocket")]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated list of polling and websocket, got {text!r}"
+        )
+    return names
+
+
+# =========================================================================
+# serve
+# =========================================================================
+
+
+def _add_serve(commands: argparse._SubParsersAction[_Parser]) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="run the embedded Engine.IO echo server",
+        description=(
+            "Run the embedded Engine.IO echo server (python-engineio on gevent), which sends every "
+            "message back to its sender, until SIGINT or SIGTERM. Once it listens it prints one "
+            "line: 'serving Engine.IO on http://HOST:PORT/PATH'. Needs the server extra: "
+            "pip install 'geventio[server]'."
+        ),
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
+    serve.add_argument(
+        "--port",
+        type=_port,
+        default=4201,
+        help="port to listen on, 0 for any free one (%(default)s)",
+    )
+    serve.add_argument(
+        "--ping-interval",
+        type=_positive,
+        default=25.0,
+        metavar="SECONDS",
+        help="seconds between the server's PINGs (%(default)s)",
+    )
+    serve.add_argument(
+        "--ping-timeout",
+        type=_positive,
+        default=20.0,
+        metavar="SECONDS",
+        help="seconds the server waits for each PONG (%(default)s)",
+    )
+    serve.add_argument(
+        "--transports",
+        type=_transport_list,
+        default=("polling", "websocket"),
+        metavar="LIST",
+        help="transports to offer, comma-separated (polling,websocket)",
+    )
+    serve.add_argument("--greeting", metavar="TEXT", help="a message sent to each new session")
+    serve.add_argument("--path", default="/engine.io/", help="Engine.IO path (%(default)s)")
+    serve.set_defaults(run=_serve, interruptible=False)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """Run the echo server until SIGINT or SIGTERM; return 0.
+
+    Blocks the calling greenlet. The address line goes to stdout, flushed, once the socket
+    listens.
+
+    :raises CommandError: when the server extra is missing (status 2), or the address cannot be
+        bound (status 1).
+    """
+    try:
+        from geventio.contrib.server import start_server  # noqa: PLC0415
+
+        server = start_server(
+            args.host,
+            args.port,
+            ping_interval=args.ping_interval,
+            ping_timeout=args.ping_timeout,
+            transports=args.transports,
+            path=args.path,
+            greeting=args.greeting,
+        )
+    except ImportError as exc:
+        if (exc.name or "").split(".")[0] not in ("engineio", "geventwebsocket"):
+            raise
+        raise CommandError(
+            "serve needs the server extra: pip install 'geventio[server]'", USAGE_ERROR
+        ) from None
+    except OSError as exc:
+        raise CommandError(f"cannot listen on {args.host}:{args.port}: {_reason(exc)}") from None
+    stop = gevent.event.Event()
+    handlers = [gevent.signal_handler(sig, stop.set) for sig in INTERRUPTED]
+    try:
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        path = "/" + args.path.strip("/") + "/" if args.path.strip("/") else "/"
+        print(f"serving Engine.IO on http://{host}:{server.server_port}{path}", flush=True)
+        stop.wait()
+    finally:
+        for handler in handlers:
+            handler.cancel()
+        server.stop(timeout=1)
+    return 0
+
+
+def _reason(exc: OSError) -> str:
+    """An OSError as its text alone (``[Errno 98] Address in use`` -> ``Address in use``)."""
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+# =========================================================================
+# Dispatch
+# =========================================================================
+
+
+def _parser() -> _Parser:
+    parser = _Parser(
+        prog=PROG,
+        description="A gevent-native Engine.IO (protocol v4) client: try it, serve, load-test.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {geventio.__version__}")
+    commands = parser.add_subparsers(
+        title="commands", dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
+    _add_serve(commands)
+    return parser
+
+
+def _run_interruptible(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run ``run(args)`` in a greenlet that SIGINT and SIGTERM kill; return its exit status.
+
+    On a signal the greenlet gets ``GreenletExit`` (its ``finally`` blocks disconnect what it
+    opened) and the status is 130 (SIGINT) or 143 (SIGTERM).
+    """
+    received: list[signal.Signals] = []
+    interrupted = gevent.event.Event()
+
+    def on_signal(sig: signal.Signals) -> None:
+        received.append(sig)
+        interrupted.set()
+
+    def guarded() -> int | BaseException:
+        try:
+            return run(args)
+        except Exception as exc:  # handed to the main greenlet, not to the hub
+            return exc
+
+    handlers = [gevent.signal_handler(sig, on_signal, sig) for sig in INTERRUPTED]
+    job = gevent.spawn(guarded)
+    try:
+        gevent.wait([job, interrupted], count=1)
+        if not job.ready():
+            job.kill(timeout=10)
+        if received:
+            return INTERRUPTED[received[0]]
+        result = job.get()
+    finally:
+        job.kill(block=False)
+        for handler in handlers:
+            handler.cancel()
+    if isinstance(result, BaseException):
+        raise result
+    status: int = result
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``geventio`` command line with ``argv`` (``sys.argv[1:]`` if ``None``).
+
+    Blocks until the command is done and returns its exit status (0 on success). Errors the user
+    can fix are printed as one line to stderr and turned into a status; only a bug raises.
+    """
+    try:
+        args = _parser().parse_args(argv)
+        if args.interruptible:
+            return _run_interruptible(args.run, args)
+        status: int = args.run(args)
+        return status
+    except CommandError as exc:
+        _print_error(str(exc))
+        return exc.status
+    except SystemExit as exc:  # argparse: --help, --version, a usage error (already printed)
+        return exc.code if isinstance(exc.code, int) else USAGE_ERROR
+    except KeyboardInterrupt:  # Ctrl-C before the handlers were installed
+        return INTERRUPTED[signal.SIGINT]
