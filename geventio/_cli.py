@@ -15,56 +15,27 @@ from __future__ import annotations
 
 import argparse
 import signal
-import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
 
 import gevent
 import gevent.event
 
 import geventio
+from geventio import _cli_bench, _cli_connect
+from geventio._cli_common import (
+    USAGE_ERROR,
+    CommandError,
+    Parser,
+    positive,
+    print_error,
+)
 
-__all__ = ["CommandError", "main"]
+__all__ = ["main"]
 
 PROG = "geventio"
 
-#: Exit status for a bad command line (as argparse uses) and for a failed connection.
-USAGE_ERROR = 2
-FAILURE = 1
 #: Exit status after SIGINT and SIGTERM (128 + the signal number, as shells report it).
 INTERRUPTED = {signal.SIGINT: 130, signal.SIGTERM: 143}
-
-
-class CommandError(Exception):
-    """A mistake to report as ``geventio: error: <message>`` and exit with ``status``."""
-
-    def __init__(self, message: str, status: int = FAILURE) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one ``geventio: error:`` line (no usage block)."""
-
-    def error(self, message: str) -> NoReturn:
-        _print_error(message)
-        sys.exit(USAGE_ERROR)
-
-
-def _print_error(message: str) -> None:
-    message = " ".join(str(message).split())  # exactly one line, whatever the exception said
-    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
-
-
-def _positive(text: str) -> float:
-    """An argparse type: a float greater than 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:  # also rejects nan
-        raise argparse.ArgumentTypeError(f"must be greater than 0: {text!r}")
-    return value
 
 
 def _port(text: str) -> int:
@@ -94,7 +65,7 @@ def _transport_list(text: str) -> tuple[str, ...]:
 # =========================================================================
 
 
-def _add_serve(commands: argparse._SubParsersAction[_Parser]) -> None:
+def _add_serve(commands: argparse._SubParsersAction[Parser]) -> None:
     serve = commands.add_parser(
         "serve",
         help="run the embedded Engine.IO echo server",
@@ -114,14 +85,14 @@ def _add_serve(commands: argparse._SubParsersAction[_Parser]) -> None:
     )
     serve.add_argument(
         "--ping-interval",
-        type=_positive,
+        type=positive,
         default=25.0,
         metavar="SECONDS",
         help="seconds between the server's PINGs (%(default)s)",
     )
     serve.add_argument(
         "--ping-timeout",
-        type=_positive,
+        type=positive,
         default=20.0,
         metavar="SECONDS",
         help="seconds the server waits for each PONG (%(default)s)",
@@ -191,16 +162,18 @@ def _reason(exc: OSError) -> str:
 # =========================================================================
 
 
-def _parser() -> _Parser:
-    parser = _Parser(
+def _parser() -> Parser:
+    parser = Parser(
         prog=PROG,
         description="A gevent-native Engine.IO (protocol v4) client: try it, serve, load-test.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {geventio.__version__}")
     commands = parser.add_subparsers(
-        title="commands", dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+        title="commands", dest="command", required=True, metavar="COMMAND", parser_class=Parser
     )
     _add_serve(commands)
+    _cli_connect.add_parser(commands)
+    _cli_bench.add_parser(commands)
     return parser
 
 
@@ -255,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         status: int = args.run(args)
         return status
     except CommandError as exc:
-        _print_error(str(exc))
+        print_error(str(exc))
         return exc.status
     except SystemExit as exc:  # argparse: --help, --version, a usage error (already printed)
         return exc.code if isinstance(exc.code, int) else USAGE_ERROR

@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import os
 import re
+import select
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import IO
 
 import pytest
+import trustme
+from servers import ServerFactory, ServerHandle
 
 import geventio
+from geventio._cli_bench import percentile
+from geventio._cli_connect import format_message
 
 GEVENTIO = [sys.executable, "-m", "geventio"]
 SERVING = re.compile(r"^serving Engine\.IO on (http://127\.0\.0\.1:(\d+)/engine\.io/)$")
+ERROR = "geventio: error: "
 
 
 def run_cli(*args: str, stdin: str = "", timeout: float = 20) -> subprocess.CompletedProcess[str]:
@@ -37,36 +46,70 @@ def assert_one_error_line(result: subprocess.CompletedProcess[str], status: int)
     assert "Traceback" not in result.stderr
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("geventio: error: "), result.stderr
+    assert lines[0].startswith(ERROR), result.stderr
     return lines[0]
 
 
+class Lines:
+    """Reads a subprocess's pipe line by line, each read bounded in time."""
+
+    def __init__(self, pipe: IO[bytes] | None) -> None:
+        assert pipe is not None
+        self.fd = pipe.fileno()
+        self.pending = b""
+
+    def next(self, timeout: float = 10.0) -> str:
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.pending:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.fd], [], [], left)[0]:
+                raise AssertionError(f"no line within {timeout} s (so far {self.pending!r})")
+            chunk = os.read(self.fd, 4096)
+            if not chunk:
+                raise AssertionError(f"the output ended (so far {self.pending!r})")
+            self.pending += chunk
+        line, _, self.pending = self.pending.partition(b"\n")
+        return line.decode()
+
+
 @contextmanager
-def serving(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """``geventio serve --port 0 ARGS`` in a subprocess: yields it and its URL; kills it after."""
-    process = subprocess.Popen(
-        [*GEVENTIO, "serve", "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+def process(*args: str) -> Iterator[tuple[subprocess.Popen[bytes], Lines, Lines]]:
+    """``python -m geventio ARGS`` with piped stdio: yields it and line readers of its stdout
+    and stderr; kills it afterwards if it still runs."""
+    proc = subprocess.Popen(
+        [*GEVENTIO, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     try:
-        assert process.stdout is not None
-        line = process.stdout.readline().rstrip("\n")  # bounded by the test's timeout
-        match = SERVING.match(line)
-        assert match, line
-        yield process, match.group(1)
+        yield proc, Lines(proc.stdout), Lines(proc.stderr)
     finally:
-        if process.poll() is None:
-            process.kill()
-        process.communicate(timeout=10)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            with suppress(OSError):
+                assert pipe is not None
+                pipe.close()
 
 
-def stop(process: subprocess.Popen[str], sig: signal.Signals) -> tuple[int, str, str]:
-    """Send ``sig``; return the exit status and what was left on stdout and stderr."""
-    process.send_signal(sig)
-    out, err = process.communicate(timeout=10)
-    return process.returncode, out, err
+def finish(
+    proc: subprocess.Popen[bytes], sig: signal.Signals | None = None
+) -> tuple[int, str, str]:
+    """Send ``sig`` (or close stdin); return the exit status and the rest of stdout and stderr."""
+    if sig is not None:  # stdin stays open until the process has exited
+        proc.send_signal(sig)
+        proc.wait(timeout=15)
+    out, err = proc.communicate(timeout=15)  # closes stdin: the end of input
+    return proc.returncode, out.decode(), err.decode()
+
+
+@pytest.fixture
+def echo_server() -> Iterator[str]:
+    """``geventio serve --port 0 --greeting hi`` in a subprocess; yields its URL."""
+    with process("serve", "--port", "0", "--greeting", "hi") as (proc, out, _):
+        match = SERVING.match(out.next())
+        assert match
+        yield match.group(1)
+        assert finish(proc, signal.SIGTERM) == (0, "", "")
 
 
 # =========================================================================
@@ -76,58 +119,39 @@ def stop(process: subprocess.Popen[str], sig: signal.Signals) -> tuple[int, str,
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_serve_echoes_until_a_signal_then_exits_quietly(sig: signal.Signals) -> None:
-    with serving("--greeting", "hi there") as (process, url):
-        with geventio.ClientBuilder(url).timeout(5).build() as client:
+    with process("serve", "--port", "0", "--greeting", "hi there") as (proc, out, _):
+        line = out.next()
+        match = SERVING.match(line)
+        assert match, line
+        with geventio.ClientBuilder(match.group(1)).timeout(5).build() as client:
             assert client.transport == "websocket"
             assert client.receive(timeout=5) == "hi there"
             client.send("hello")
             client.send(b"\x00\x01")
             assert client.receive(timeout=5) == "hello"
             assert client.receive(timeout=5) == b"\x00\x01"
-        assert stop(process, sig) == (0, "", "")
+        assert finish(proc, sig) == (0, "", "")  # nothing but the address line
 
 
 def test_serve_options_reach_the_handshake() -> None:
-    with serving("--transports", "polling", "--ping-interval", "3", "--ping-timeout", "2") as (
-        process,
-        url,
-    ):
-        with geventio.ClientBuilder(url).timeout(5).build() as client:
+    args = ("--transports", "polling", "--ping-interval", "3", "--ping-timeout", "2")
+    with process("serve", "--port", "0", "--path", "socket", *args) as (proc, out, _):
+        match = re.match(r"serving Engine\.IO on (http://127\.0\.0\.1:\d+/socket/)$", out.next())
+        assert match
+        with geventio.ClientBuilder(match.group(1)).timeout(5).build() as client:
             # python-engineio still offers the upgrade, but refuses the WebSocket
             assert client.transport == "polling"
             assert (client.handshake.ping_interval, client.handshake.ping_timeout) == (3.0, 2.0)
             client.send("[1]")  # verbatim, never JSON-decoded
             assert client.receive(timeout=5) == "[1]"
-        assert stop(process, signal.SIGTERM)[0] == 0
+        # stderr has python-engineio's log of the refused WebSocket: "Invalid transport"
+        assert finish(proc, signal.SIGTERM)[:2] == (0, "")
 
 
-def test_serve_on_a_custom_path() -> None:
-    process = subprocess.Popen(
-        [*GEVENTIO, "serve", "--port", "0", "--path", "socket"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        match = re.match(r"serving Engine\.IO on (http://127\.0\.0\.1:\d+/socket/)\n", line)
-        assert match, line
-        with geventio.ClientBuilder(match.group(1)).timeout(5).build_polling() as client:
-            client.send("x")
-            assert client.receive(timeout=5) == "x"
-    finally:
-        process.terminate()
-        process.communicate(timeout=10)
-    assert process.returncode == 0
-
-
-def test_serve_on_a_port_in_use_fails_in_one_line() -> None:
-    with serving() as (process, url):
-        port = url.rsplit(":", 1)[1].split("/")[0]
-        line = assert_one_error_line(run_cli("serve", "--port", port), 1)
-        assert f"cannot listen on 127.0.0.1:{port}" in line
-        stop(process, signal.SIGTERM)
+def test_serve_on_a_port_in_use_fails_in_one_line(echo_server: str) -> None:
+    port = echo_server.split(":")[2].split("/", maxsplit=1)[0]
+    line = assert_one_error_line(run_cli("serve", "--port", port), 1)
+    assert line.startswith(f"{ERROR}cannot listen on 127.0.0.1:{port}: ")
 
 
 def test_serve_without_the_server_extra() -> None:
@@ -139,19 +163,165 @@ def test_serve_without_the_server_extra() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=20, check=False
     )
     line = assert_one_error_line(result, 2)
-    assert line == "geventio: error: serve needs the server extra: pip install 'geventio[server]'"
+    assert line == f"{ERROR}serve needs the server extra: pip install 'geventio[server]'"
     assert result.stdout == ""
 
 
 # =========================================================================
-# The program itself
+# connect
+# =========================================================================
+
+
+@pytest.mark.parametrize("transport", ["auto", "polling", "websocket"])
+def test_connect_sends_stdin_lines_and_prints_messages(echo_server: str, transport: str) -> None:
+    with process("connect", echo_server, "--transport", transport) as (proc, out, err):
+        expected = "polling" if transport == "polling" else "websocket"
+        assert re.fullmatch(rf"connected \(sid=\S+, transport={expected}\)", err.next())
+        assert out.next() == "hi"  # the greeting
+        assert proc.stdin is not None
+        proc.stdin.write("first line\nsecond, ünïcode\r\n".encode())
+        proc.stdin.flush()
+        assert [out.next(), out.next()] == ["first line", "second, ünïcode"]
+        proc.stdin.write(b"[1, 2]\n")
+        proc.stdin.flush()
+        assert out.next() == "[1, 2]"
+        assert finish(proc) == (0, "", "closed: client disconnect\n")  # end of input
+
+
+def test_connect_waits_after_the_end_of_input(echo_server: str) -> None:
+    result = run_cli("connect", echo_server, "--wait", "1", stdin="a\n\nlast, no newline")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "hi\na\n\nlast, no newline\n"
+    assert result.stderr.splitlines()[1:] == ["closed: client disconnect"]
+
+
+def test_connect_headers_and_binary_messages(py_server: ServerHandle) -> None:
+    with process(
+        "connect", py_server.url, "-H", "X-Token: s3cret", "-H", "X-Other:1", "-q", "room=a"
+    ) as (proc, out, err):
+        assert err.next().startswith("connected (")
+        assert proc.stdin is not None
+        proc.stdin.write(b"cmd:headers\ncmd:pushbin:2:70\n")
+        proc.stdin.flush()
+        headers = out.next()
+        assert '"x-token":"s3cret"' in headers.lower()
+        assert '"x-other":"1"' in headers.lower()
+        assert out.next() == f"<binary 70 bytes: {bytes(64).hex()}...>"
+        assert out.next() == "<binary 70 bytes: 00000001" + "00" * 60 + "...>"
+        assert finish(proc) == (0, "", "closed: client disconnect\n")
+
+
+def test_connect_exits_0_when_the_server_disconnects(py_server: ServerHandle) -> None:
+    with process("connect", py_server.url) as (proc, _, err):
+        assert err.next().startswith("connected (")
+        assert proc.stdin is not None
+        proc.stdin.write(b"cmd:close\n")
+        proc.stdin.flush()
+        assert err.next() == "closed: server disconnect"
+        assert proc.wait(timeout=10) == 0
+
+
+def test_connect_ctrl_c_exits_130_quietly(echo_server: str) -> None:
+    with process("connect", echo_server) as (proc, out, err):
+        assert err.next().startswith("connected (")
+        assert out.next() == "hi"
+        assert finish(proc, signal.SIGINT) == (130, "", "")
+
+
+def test_connect_over_tls(server_factory: ServerFactory, tmp_path: Path) -> None:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    cert.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+    cert.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    server = server_factory(
+        "python", tls_cert=str(tmp_path / "cert.pem"), tls_key=str(tmp_path / "key.pem")
+    )
+    for option in (["--ca", str(tmp_path / "ca.pem")], ["--insecure"]):
+        result = run_cli("connect", server.url, "-w", "1", *option, stdin="over tls\n")
+        assert (result.returncode, result.stdout) == (0, "over tls\n"), result.stderr
+    line = assert_one_error_line(run_cli("connect", server.url, "--timeout", "5"), 1)
+    assert "CERTIFICATE_VERIFY_FAILED" in line
+
+
+# =========================================================================
+# bench
+# =========================================================================
+
+SUMMARY = re.compile(
+    r"clients +(?P<connected>\d+) connected / (?P<asked>\d+) asked\n"
+    r"connect +p50 [\d.]+ ms +p99 [\d.]+ ms +(?P<connects>[\d.]+) connects/s\n"
+    r"duration +(?P<duration>[\d.]+) s\n"
+    r"round trips +(?P<trips>\d+) total +(?P<rate>[\d.]+) /s\n"
+    r"round trip time +p50 (?P<p50>[\d.]+) ms +p99 (?P<p99>[\d.]+) ms +max (?P<max>[\d.]+) ms\n"
+    r"errors +(?P<errors>\d+)$",
+    re.MULTILINE,
+)
+
+
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+def test_bench_summary(echo_server: str, transport: str) -> None:
+    args = ("--clients", "20", "--duration", "2", "--transport", transport, "--size", "100")
+    result = run_cli("bench", echo_server, *args, timeout=30)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"transport        {transport}\nmessage          100 bytes, text\n" in result.stdout
+    match = SUMMARY.search(result.stdout)
+    assert match, result.stdout
+    numbers = {key: float(value) for key, value in match.groupdict().items()}
+    assert numbers["connected"] == numbers["asked"] == 20
+    assert numbers["errors"] == 0
+    assert 1.9 <= numbers["duration"] <= 2.1
+    assert numbers["trips"] >= 20
+    assert numbers["rate"] == pytest.approx(numbers["trips"] / numbers["duration"], rel=0.05)
+    assert 0 < numbers["p50"] <= numbers["p99"] <= numbers["max"]
+    assert numbers["connects"] > 0
+
+
+def test_bench_counts_failures_and_exits_1() -> None:
+    with process("serve", "--port", "0") as (server, server_out, _):
+        match = SERVING.match(server_out.next())
+        assert match
+        with process("bench", match.group(1), "-c", "5", "-d", "20") as (bench, _, bench_err):
+            line = bench_err.next()
+            assert re.fullmatch(r"connected 5/5 clients in [\d.]+ s, sending for 20 s", line)
+            time.sleep(0.5)
+            server.kill()  # under the clients' feet
+            status, out, err = finish(bench)
+    assert status == 1, out + err
+    assert "Traceback" not in err
+    match = SUMMARY.search(out)
+    assert match, out
+    assert (match["connected"], match["errors"]) == ("5", "5")
+    assert float(match["duration"]) < 10
+    errors = re.findall(r"^ +(\d+) x round trip: (.*)$", out, re.MULTILINE)
+    assert sum(int(count) for count, _ in errors) == 5, out
+    for _, error in errors:  # with the cause, when there is one
+        assert re.fullmatch(r"connection closed: transport close|transport error: .+", error)
+
+
+def test_percentile() -> None:
+    assert percentile([], 0.5) != percentile([], 0.5)  # nan
+    ordered = list(range(1, 101))
+    assert [percentile(ordered, q) for q in (0.01, 0.5, 0.99, 1)] == [1, 50, 99, 100]
+    assert percentile([7.0], 0.99) == 7.0
+
+
+def test_format_message() -> None:
+    assert format_message("text\ttab") == "text\ttab"
+    assert format_message(b"\x00\xff") == "<binary 2 bytes: 00ff>"
+    assert format_message(b"") == "<binary 0 bytes: >"
+
+
+# =========================================================================
+# The program and its errors
 # =========================================================================
 
 
 def test_help_and_version() -> None:
     result = run_cli("--help")
     assert result.returncode == 0, result.stderr
-    for command in ("serve",):
+    for command in ("serve", "connect", "bench"):
         assert command in result.stdout
     result = run_cli("--version")
     assert (result.returncode, result.stdout.strip()) == (0, f"geventio {geventio.__version__}")
@@ -159,24 +329,41 @@ def test_help_and_version() -> None:
 
 def test_the_console_script_is_installed() -> None:
     script = Path(sys.executable).parent / "geventio"
-    found = shutil.which("geventio") or (str(script) if script.exists() else None)
+    found = str(script) if script.exists() else shutil.which("geventio")
     assert found, "the geventio console script is not installed (pip install -e .)"
     result = subprocess.run(
-        [found, "serve", "--help"], capture_output=True, text=True, timeout=20, check=False
+        [found, "bench", "--help"], capture_output=True, text=True, timeout=20, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert "--ping-interval" in result.stdout
+    assert "--connect-concurrency" in result.stdout
 
 
 @pytest.mark.parametrize(
-    "args",
+    ("args", "status", "says"),
     [
-        pytest.param(("serve", "--bogus"), id="unknown option"),
-        pytest.param(("serve", "--transports", "carrier-pigeon"), id="bad transport"),
-        pytest.param(("serve", "--ping-interval", "0"), id="bad interval"),
-        pytest.param(("frobnicate",), id="unknown command"),
-        pytest.param((), id="no command"),
+        pytest.param(("serve", "--bogus"), 2, "unrecognized arguments", id="unknown option"),
+        pytest.param(("serve", "--transports", "pigeon"), 2, "--transports", id="bad transport"),
+        pytest.param(("serve", "--ping-interval", "0"), 2, "greater than 0", id="bad interval"),
+        pytest.param(("frobnicate",), 2, "invalid choice", id="unknown command"),
+        pytest.param((), 2, "required", id="no command"),
+        pytest.param(("connect", "ftp://127.0.0.1/"), 2, "unsupported URL scheme", id="scheme"),
+        pytest.param(("connect", "http://127.0.0.1:1"), 1, "Connection refused", id="refused"),
+        pytest.param(
+            ("bench", "ws://127.0.0.1:1", "-c", "5"), 1, "Connection refused", id="bench refused"
+        ),
+        pytest.param(
+            ("connect", "http://127.0.0.1:1", "--ca", "/no/such/ca.pem"),
+            2,
+            "cannot use CA file '/no/such/ca.pem': No such file or directory",
+            id="missing CA file",
+        ),
+        pytest.param(("connect", "http://x", "-H", "no colon"), 2, "Name: value", id="header"),
+        pytest.param(
+            ("connect", "http://x", "--ca", "a", "--insecure"), 2, "not allowed", id="tls"
+        ),
+        pytest.param(("bench", "http://x", "--clients", "0"), 2, "at least 1", id="no clients"),
     ],
 )
-def test_usage_errors_are_one_line(args: tuple[str, ...]) -> None:
-    assert_one_error_line(run_cli(*args), 2)
+def test_mistakes_are_one_line(args: tuple[str, ...], status: int, says: str) -> None:
+    line = assert_one_error_line(run_cli(*args), status)
+    assert says in line

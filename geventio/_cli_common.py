@@ -1,0 +1,172 @@
+"""What the ``geventio`` subcommands share: errors, option types, and opening a client.
+
+Nothing here blocks except :func:`open_client`, which connects.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ssl
+import sys
+from collections.abc import Callable
+from typing import NoReturn
+
+import geventio
+
+__all__ = [
+    "FAILURE",
+    "USAGE_ERROR",
+    "CommandError",
+    "Parser",
+    "add_client_options",
+    "make_builder",
+    "open_client",
+    "positive",
+    "print_error",
+]
+
+PROG = "geventio"
+
+#: Exit status for a bad command line (as argparse uses) and for a failed connection.
+USAGE_ERROR = 2
+FAILURE = 1
+
+
+class CommandError(Exception):
+    """A mistake to report as ``geventio: error: <message>`` and exit with ``status``."""
+
+    def __init__(self, message: str, status: int = FAILURE) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one ``geventio: error:`` line (no usage block).
+
+    :raises SystemExit: with status 2 on a usage error, as argparse does.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        print_error(message)
+        sys.exit(USAGE_ERROR)
+
+
+def print_error(message: str) -> None:
+    """Print ``geventio: error: <message>`` to stderr, on exactly one line."""
+    message = " ".join(str(message).split())
+    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+
+
+def positive(text: str) -> float:
+    """An argparse type: a float greater than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must be greater than 0: {text!r}")
+    return value
+
+
+def _pair(separator: str, what: str) -> Callable[[str], tuple[str, str]]:
+    """An argparse type for ``NAME<separator>VALUE`` (surrounding blanks stripped)."""
+
+    def parse(text: str) -> tuple[str, str]:
+        name, found, value = text.partition(separator)
+        if not found or not name.strip():
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return name.strip(), value.strip()
+
+    return parse
+
+
+def add_client_options(parser: argparse.ArgumentParser, *, default_transport: str) -> None:
+    """Add the URL and the options every client command takes."""
+    parser.add_argument("url", metavar="URL", help="server URL: http, https, ws or wss")
+    parser.add_argument(
+        "--transport",
+        choices=("auto", "polling", "websocket"),
+        default=default_transport,
+        help=(
+            "auto: polling handshake, then upgrade when offered; polling: never upgrade; "
+            "websocket: WebSocket only (default: %(default)s)"
+        ),
+    )
+    parser.add_argument(
+        "-H",
+        "--header",
+        type=_pair(":", "'Name: value'"),
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="an HTTP header on every request and the WebSocket handshake (repeatable)",
+    )
+    parser.add_argument(
+        "-q",
+        "--query",
+        type=_pair("=", "key=value"),
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a query parameter on every request (repeatable)",
+    )
+    tls = parser.add_mutually_exclusive_group()
+    tls.add_argument("--ca", metavar="FILE", help="verify the server's certificate with this CA")
+    tls.add_argument(
+        "--insecure", action="store_true", help="do not verify the server's TLS certificate"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=positive,
+        default=10.0,
+        metavar="SECONDS",
+        help="bound on each step of connecting (%(default)s)",
+    )
+
+
+def make_builder(args: argparse.Namespace) -> geventio.ClientBuilder:
+    """A ClientBuilder for the options of :func:`add_client_options`; does not connect.
+
+    :raises CommandError: (status 2) for a bad URL, or a CA file that cannot be read.
+    """
+    try:
+        builder = geventio.ClientBuilder(args.url)
+    except ValueError as exc:
+        raise CommandError(f"bad URL {args.url!r}: {exc}", USAGE_ERROR) from None
+    builder = builder.headers(dict(args.header)).query(dict(args.query)).timeout(args.timeout)
+    if args.ca is not None:
+        try:
+            builder = builder.tls_config(ssl.create_default_context(cafile=args.ca))
+        except OSError as exc:  # ssl.SSLError too: not a PEM certificate
+            reason = exc.strerror or getattr(exc, "reason", None) or str(exc)
+            raise CommandError(f"cannot use CA file {args.ca!r}: {reason}", USAGE_ERROR) from None
+    elif args.insecure:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        builder = builder.tls_config(context)
+    return builder
+
+
+def open_client(builder: geventio.ClientBuilder, transport: str, url: str) -> geventio.Client:
+    """Open a session as ``--transport`` says; blocks the calling greenlet until it is open.
+
+    :raises CommandError: (status 1) when the session cannot be opened.
+    """
+    build = {
+        "auto": builder.build,
+        "polling": builder.build_polling,
+        "websocket": builder.build_websocket,
+    }[transport]
+    try:
+        return build()
+    except geventio.EngineIOError as exc:
+        raise CommandError(f"cannot connect to {url}: {describe(exc)}") from None
+
+
+def describe(exc: BaseException) -> str:
+    """An error as one short line: its text, or its type when it has none."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc, geventio.ConnectTimeout) and "time" not in text.lower():
+        text = f"timed out: {text}"
+    return text or type(exc).__name__
