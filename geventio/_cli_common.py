@@ -23,6 +23,7 @@ __all__ = [
     "open_client",
     "positive",
     "print_error",
+    "seconds",
 ]
 
 PROG = "geventio"
@@ -65,6 +66,17 @@ def positive(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not value > 0:  # also rejects nan
         raise argparse.ArgumentTypeError(f"must be greater than 0: {text!r}")
+    return value
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a float of at least 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
     return value
 
 

@@ -33,6 +33,7 @@ from geventio._cli_common import (
     describe,
     make_builder,
     open_client,
+    seconds,
 )
 
 __all__ = ["add_parser", "format_message"]
@@ -58,7 +59,7 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument(
         "-w",
         "--wait",
-        type=float,
+        type=seconds,
         default=0.0,
         metavar="SECONDS",
         help="after the end of input, keep printing messages this long, then disconnect (0)",
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     reader = None
     try:
         _status(f"connected (sid={client.sid}, transport={client.transport})")
-        reader = gevent.spawn(_send_lines, client, max(args.wait, 0.0))
+        reader = gevent.spawn(_send_lines, client, args.wait)
         try:
             for message in client:
                 print(format_message(message), flush=True)

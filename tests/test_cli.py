@@ -221,6 +221,18 @@ def test_connect_exits_0_when_the_server_disconnects(py_server: ServerHandle) ->
         assert proc.wait(timeout=10) == 0
 
 
+def test_connect_exits_1_on_a_ping_timeout(server_factory: ServerFactory) -> None:
+    server = server_factory("python", ping_interval=300, ping_timeout=300)  # milliseconds
+    with process("connect", server.url) as (proc, _, err):
+        assert err.next().startswith("connected (")
+        server.pause()
+        try:
+            assert err.next() == "closed: ping timeout"
+            assert proc.wait(timeout=10) == 1
+        finally:
+            server.resume()
+
+
 def test_connect_ctrl_c_exits_130_quietly(echo_server: str) -> None:
     with process("connect", echo_server) as (proc, out, err):
         assert err.next().startswith("connected (")
@@ -362,6 +374,7 @@ def test_the_console_script_is_installed() -> None:
             ("connect", "http://x", "--ca", "a", "--insecure"), 2, "not allowed", id="tls"
         ),
         pytest.param(("bench", "http://x", "--clients", "0"), 2, "at least 1", id="no clients"),
+        pytest.param(("connect", "http://x", "--wait", "-1"), 2, "negative", id="negative wait"),
     ],
 )
 def test_mistakes_are_one_line(args: tuple[str, ...], status: int, says: str) -> None:
