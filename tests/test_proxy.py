@@ -224,6 +224,6 @@ def test_a_proxy_that_is_down(clean_env: pytest.MonkeyPatch, py_server: ServerHa
     modes: list[Mode] = ["polling", "websocket"]
     for mode in modes:
         builder = geventio.ClientBuilder(py_server.url).proxy(dead).timeout(5)
-        with pytest.raises(ConnectError) as caught:
+        with pytest.raises(ConnectError, match=f"cannot reach the proxy {dead}") as caught:
             build(builder, mode)
         assert caught.value.status is None

@@ -35,6 +35,7 @@ __all__ = [
     "CookieJar",
     "CooperativeSSLContext",
     "map_errors",
+    "open_proxy_socket",
     "open_socket",
     "open_tunnel",
     "reraise",
@@ -65,6 +66,20 @@ def open_socket(host: str, port: int, timeout: float | None) -> gevent.socket.so
     return sock
 
 
+def open_proxy_socket(proxy: Proxy, timeout: float | None) -> gevent.socket.socket:
+    """Open a TCP connection to ``proxy``; a failure names the proxy.
+
+    :raises OSError: as :func:`open_socket` (a timeout unchanged, other failures as a
+        ``ConnectionError`` whose text names the proxy).
+    """
+    try:
+        return open_socket(proxy.host, proxy.port, timeout)
+    except TimeoutError:
+        raise
+    except OSError as exc:
+        raise ConnectionError(f"cannot reach the proxy {proxy.display}: {exc}") from exc
+
+
 def open_tunnel(proxy: Proxy, host: str, port: int, timeout: float | None) -> gevent.socket.socket:
     """Open a TCP connection to ``host:port`` through ``proxy``'s ``CONNECT`` tunnel.
 
@@ -75,7 +90,7 @@ def open_tunnel(proxy: Proxy, host: str, port: int, timeout: float | None) -> ge
         answer in HTTP.
     :raises OSError: as :func:`open_socket`, and for a proxy that hangs up (callers map it).
     """
-    sock = open_socket(proxy.host, proxy.port, timeout)
+    sock = open_proxy_socket(proxy, timeout)
     try:
         sock.sendall(proxy.connect_request(host, port))
         reply = TunnelReply()
@@ -235,8 +250,9 @@ def _translate(exc: Exception, what: str, *, connecting: bool) -> Exception:
         return exc
     failure = ConnectError if connecting else TransportError
     if isinstance(exc, urllib3.exceptions.NewConnectionError):
-        # urllib3 derives it from ConnectTimeoutError, yet it is a refusal or a DNS failure
-        return failure(f"{what}: {_describe(exc)}")
+        # urllib3 derives it from ConnectTimeoutError, yet it is a refusal or a DNS failure;
+        # its text starts with the connection object's repr, so only its message is kept
+        return failure(f"{what}: {exc._message}")
     if isinstance(exc, _TIMEOUTS):
         return (ConnectTimeout if connecting else TransportError)(f"{what}: timed out")
     if isinstance(exc, wsproto.utilities.LocalProtocolError):  # pragma: no cover - a bug of ours

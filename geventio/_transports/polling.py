@@ -22,6 +22,7 @@ from geventio._transports._net import (
     CookieJar,
     CooperativeSSLContext,
     map_errors,
+    open_proxy_socket,
     open_socket,
     open_tunnel,
     request_headers,
@@ -71,12 +72,14 @@ class _CooperativeConnectionMixin:
                 return open_socket(self._dns_host, self.port, timeout)
             if self._geventio_tunnel:
                 return open_tunnel(proxy, self._dns_host, self.port, timeout)
-            return open_socket(proxy.host, proxy.port, timeout)
+            return open_proxy_socket(proxy, timeout)
         except OSError as exc:
             if isinstance(exc, TimeoutError):
                 raise ConnectTimeoutError(self, f"connect to {self.host} timed out") from exc
             if isinstance(exc, socket.gaierror):
                 raise NameResolutionError(self.host, cast(Any, self), exc) from exc
+            if proxy is not None:
+                raise NewConnectionError(cast(Any, self), str(exc)) from exc
             raise NewConnectionError(cast(Any, self), f"connect failed: {exc}") from exc
 
 
