@@ -23,6 +23,7 @@ import gevent.event
 import geventio
 from geventio import _cli_bench, _cli_connect
 from geventio._cli_common import (
+    PROG,
     USAGE_ERROR,
     CommandError,
     Parser,
@@ -31,8 +32,6 @@ from geventio._cli_common import (
 )
 
 __all__ = ["main"]
-
-PROG = "geventio"
 
 #: Exit status after SIGINT and SIGTERM (128 + the signal number, as shells report it).
 INTERRUPTED = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -231,6 +230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_error(str(exc))
         return exc.status
     except SystemExit as exc:  # argparse: --help, --version, a usage error (already printed)
+        if exc.code is None:
+            return 0
         return exc.code if isinstance(exc.code, int) else USAGE_ERROR
     except KeyboardInterrupt:  # Ctrl-C before the handlers were installed
         return INTERRUPTED[signal.SIGINT]
