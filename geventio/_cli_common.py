@@ -127,6 +127,16 @@ def add_client_options(parser: argparse.ArgumentParser, *, default_transport: st
     tls.add_argument(
         "--insecure", action="store_true", help="do not verify the server's TLS certificate"
     )
+    proxy = parser.add_mutually_exclusive_group()
+    proxy.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="an HTTP proxy, http://[user:password@]host[:port] (default: HTTP_PROXY, "
+        "HTTPS_PROXY and NO_PROXY from the environment)",
+    )
+    proxy.add_argument(
+        "--no-proxy", action="store_true", help="connect directly, whatever the environment says"
+    )
     parser.add_argument(
         "--timeout",
         type=positive,
@@ -146,6 +156,11 @@ def make_builder(args: argparse.Namespace) -> geventio.ClientBuilder:
     except ValueError as exc:
         raise CommandError(f"bad URL {args.url!r}: {exc}", USAGE_ERROR) from None
     builder = builder.headers(dict(args.header)).query(dict(args.query)).timeout(args.timeout)
+    if args.proxy is not None or args.no_proxy:
+        try:
+            builder = builder.proxy(args.proxy)
+        except ValueError as exc:
+            raise CommandError(str(exc), USAGE_ERROR) from None
     if args.ca is not None:
         try:
             builder = builder.tls_config(ssl.create_default_context(cafile=args.ca))

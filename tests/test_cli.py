@@ -198,6 +198,26 @@ def test_connect_waits_after_the_end_of_input(echo_server: str) -> None:
     assert result.stderr.splitlines()[1:] == ["closed: client disconnect"]
 
 
+def test_connect_no_proxy_ignores_the_environment(echo_server: str) -> None:
+    dead = {**os.environ, "HTTP_PROXY": "http://127.0.0.1:1", "NO_PROXY": ""}
+    command = [*GEVENTIO, "connect", echo_server, "--wait", "0.5"]
+    result = subprocess.run(
+        command, input="x\n", env=dead, capture_output=True, text=True, timeout=20, check=False
+    )
+    assert "cannot reach the proxy http://127.0.0.1:1" in result.stderr
+    assert result.returncode == 1
+    result = subprocess.run(
+        [*command, "--no-proxy"],
+        input="x\n",
+        env=dead,
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (0, "hi\nx\n"), result.stderr
+
+
 def test_connect_headers_and_binary_messages(py_server: ServerHandle) -> None:
     with process(
         "connect", py_server.url, "-H", "X-Token: s3cret", "-H", "X-Other:1", "-q", "room=a"
@@ -378,6 +398,15 @@ def test_the_console_script_is_installed() -> None:
         ),
         pytest.param(("bench", "http://x", "--clients", "0"), 2, "at least 1", id="no clients"),
         pytest.param(("connect", "http://x", "--wait", "-1"), 2, "negative", id="negative wait"),
+        pytest.param(
+            ("connect", "http://x", "--proxy", "socks5://p:1"), 2, "only http://", id="proxy"
+        ),
+        pytest.param(
+            ("connect", "http://127.0.0.1:1", "--proxy", "http://127.0.0.1:1"),
+            1,
+            "cannot reach the proxy http://127.0.0.1:1",
+            id="proxy refused",
+        ),
     ],
 )
 def test_mistakes_are_one_line(args: tuple[str, ...], status: int, says: str) -> None:

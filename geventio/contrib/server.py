@@ -11,6 +11,7 @@ Needs the ``server`` extra: ``pip install 'geventio[server]'``.
 from __future__ import annotations
 
 import json
+import logging
 import socket
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -87,7 +88,9 @@ def start_server(
         max_http_buffer_size=max_payload,
         cors_allowed_origins="*",
         json=_VerbatimJSON,
-        logger=False,
+        # python-engineio logs client mistakes at ERROR even with logger=False; under the
+        # "geventio" logger they are printed only where the application configures logging
+        logger=logging.getLogger("geventio.server"),
     )
 
     def on_connect(sid: str, environ: dict[str, Any]) -> None:
