@@ -4,7 +4,10 @@ A client goes through an HTTP proxy when the builder says so (``ClientBuilder.pr
 default, when the environment does, as curl and requests read it:
 
 - ``http_proxy`` / ``HTTP_PROXY`` for ``http`` and ``ws`` URLs, ``https_proxy`` /
-  ``HTTPS_PROXY`` for ``https`` and ``wss`` URLs (the lowercase name wins);
+  ``HTTPS_PROXY`` for ``https`` and ``wss`` URLs (the lowercase name wins). In a CGI process
+  (``REQUEST_METHOD`` is set) ``HTTP_PROXY`` is ignored, as in requests: there it may come from a
+  client's ``Proxy:`` header ("httpoxy"). ``ALL_PROXY`` is not read: it is most often a SOCKS
+  proxy, which geventio does not speak;
 - ``no_proxy`` / ``NO_PROXY``: hosts reached directly, a comma-separated list of names (a name
   also covers its subdomains; a leading ``.`` or ``*.`` is ignored), IP addresses, CIDR networks,
   each optionally with ``:port``; ``*`` alone means every host.
@@ -19,10 +22,10 @@ from __future__ import annotations
 import base64
 import ipaddress
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["Proxy", "TunnelReply", "parse_proxy", "select_proxy"]
+__all__ = ["Proxy", "TunnelReply", "parse_proxy", "redact", "select_proxy"]
 
 #: The longest CONNECT reply head accepted (status line and headers).
 MAX_REPLY_HEAD = 16 * 1024
@@ -34,7 +37,7 @@ class Proxy:
 
     host: str
     port: int
-    authorization: str | None = None
+    authorization: str | None = field(default=None, repr=False)  # the credentials, encoded
 
     @property
     def display(self) -> str:
@@ -65,19 +68,29 @@ def parse_proxy(url: str) -> Proxy:
     if "://" not in text:
         text = "http://" + text
     parts = urlsplit(text)
+    shown = redact(text)
     if parts.scheme.lower() != "http":
-        raise ValueError(f"unsupported proxy {url!r}: only http:// proxies are supported")
+        raise ValueError(f"unsupported proxy {shown!r}: only http:// proxies are supported")
     try:
         port = parts.port or 80
-    except ValueError as exc:
-        raise ValueError(f"bad port in proxy URL {url!r}") from exc
+    except ValueError:
+        raise ValueError(f"bad port in proxy URL {shown!r}") from None
     if not parts.hostname:
-        raise ValueError(f"no host in proxy URL {url!r}")
+        raise ValueError(f"no host in proxy URL {shown!r}")
     authorization = None
     if parts.username is not None:
         credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
         authorization = "Basic " + base64.b64encode(credentials.encode()).decode("ascii")
     return Proxy(parts.hostname, port, authorization)
+
+
+def redact(url: str) -> str:
+    """``url`` with its credentials, if any, replaced by ``***``."""
+    scheme, sep, rest = url.rpartition("://")
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    return f"{scheme}{sep}{authority}{slash}{path}"
 
 
 def select_proxy(
@@ -98,7 +111,9 @@ def select_proxy(
     :raises ValueError: for a proxy URL :func:`parse_proxy` refuses.
     """
     if from_env:
-        names = ("https_proxy", "HTTPS_PROXY") if secure else ("http_proxy", "HTTP_PROXY")
+        names = ["https_proxy", "HTTPS_PROXY"] if secure else ["http_proxy", "HTTP_PROXY"]
+        if "REQUEST_METHOD" in environ:  # CGI: HTTP_PROXY may be a client's Proxy: header
+            names = [n for n in names if n != "HTTP_PROXY"]
         configured = _first(environ, names)
         no_proxy = _first(environ, ("no_proxy", "NO_PROXY"))
     if not configured:

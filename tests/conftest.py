@@ -22,6 +22,21 @@ from servers import (
 pytest_plugins = ["client_checks", "faultkit"]
 
 
+_PROXY_VARIABLES = ("http_proxy", "https_proxy", "no_proxy", "all_proxy")
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_from_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs without the machine's proxy variables (subprocesses inherit that).
+
+    geventio reads them by default; a CI runner behind a proxy would otherwise send the local
+    test traffic through it.
+    """
+    for name in _PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--fault-report",

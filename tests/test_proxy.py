@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import gevent
+import gevent.socket
 import pytest
 import trustme
 from helpers import MODES, Mode, build
@@ -49,12 +50,25 @@ class ProxyProcess:
                 self.stop()
                 pytest.fail(f"proxy.py did not start: {self.log()[-2000:]}", pytrace=False)
             gevent.sleep(0.05)
-        gevent.sleep(0.2)  # the port file is written just before the listener accepts
         self.port = int(port_file.read_text().split()[0])
         self.url = f"http://127.0.0.1:{self.port}"
+        while True:  # the port file is written just before the listener accepts
+            try:
+                gevent.socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "proxy.py does not accept connections"
+                gevent.sleep(0.05)
+        self._mark = 0
 
     def log(self) -> str:
-        return self._log.read_text() if self._log.exists() else ""
+        """The access log since the last :meth:`mark`."""
+        return self._log.read_text()[self._mark :] if self._log.exists() else ""
+
+    def mark(self) -> None:
+        """Forget the log so far: later checks see only what comes after."""
+        gevent.sleep(0.1)  # lines of connections that just ended
+        self._mark = len(self._log.read_text()) if self._log.exists() else 0
 
     def wait_for_log(self, text: str, timeout: float = 5.0) -> None:
         """Wait until the access log has a line with ``text`` (logged as a connection ends)."""
@@ -74,10 +88,17 @@ class ProxyProcess:
 
 
 @pytest.fixture(scope="module")
-def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyProcess]:
+def proxy_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyProcess]:
     process = ProxyProcess(tmp_path_factory.mktemp("proxy"))
     yield process
     process.stop()
+
+
+@pytest.fixture
+def proxy(proxy_process: ProxyProcess) -> ProxyProcess:
+    """The module's proxy, its log checks limited to this test."""
+    proxy_process.mark()
+    return proxy_process
 
 
 @pytest.fixture(scope="module")
@@ -89,10 +110,7 @@ def auth_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyProces
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """No proxy variable from the machine running the tests."""
-    for name in ("http_proxy", "https_proxy", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
+    """The environment, to change (conftest already removed the machine's proxy variables)."""
     return monkeypatch
 
 
@@ -136,19 +154,28 @@ def test_https_and_wss_through_a_connect_tunnel(
     tmp_path: Path,
     mode: Mode,
 ) -> None:
+    """The certificate is checked against the server's name (127.0.0.1), not the proxy's."""
     ca = trustme.CA()
-    issued = ca.issue_cert("127.0.0.1")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    issued.cert_chain_pems[0].write_to_path(str(cert))
-    issued.private_key_pem.write_to_path(str(key))
-    handle = server_factory("node", tls_cert=str(cert), tls_key=str(key))
+    paths = []
+    for name in ("127.0.0.1", "localhost"):
+        issued = ca.issue_cert(name)
+        cert, key = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+        issued.cert_chain_pems[0].write_to_path(str(cert))
+        issued.private_key_pem.write_to_path(str(key))
+        paths.append((str(cert), str(key)))
     context = ssl.create_default_context()
     ca.configure_trust(context)
-    builder = geventio.ClientBuilder(handle.url).tls_config(context).proxy(proxy.url).timeout(5)
+    via = f"http://localhost:{proxy.port}"
+    right = server_factory("node", tls_cert=paths[0][0], tls_key=paths[0][1])
+    builder = geventio.ClientBuilder(right.url).tls_config(context).proxy(via).timeout(5)
     with build(builder, mode) as client:
         _echo(client)
-    proxy.wait_for_log(f"CONNECT {_authority(handle.url)} ")
-    assert f"GET {_authority(handle.url)}" not in proxy.log()  # TLS stays end to end
+    proxy.wait_for_log(f"CONNECT {_authority(right.url)} ")
+    assert f"GET {_authority(right.url)}" not in proxy.log()  # TLS stays end to end
+    wrong = server_factory("node", tls_cert=paths[1][0], tls_key=paths[1][1])  # the proxy's name
+    builder = geventio.ClientBuilder(wrong.url).tls_config(context).proxy(via).timeout(5)
+    with pytest.raises(ConnectError, match=r"(?i)certificate|hostname"):
+        build(builder, mode)
 
 
 @pytest.mark.parametrize("mode", ["polling", "websocket"])
@@ -163,7 +190,7 @@ def test_proxy_authentication(
         started = time.monotonic()
         with pytest.raises(ConnectError) as caught:
             build(builder, mode)
-        assert time.monotonic() - started < 2
+        assert time.monotonic() - started < 4  # an answer, not the 5 s timeout
         assert caught.value.status == 407
         assert PASSWORD not in str(caught.value)
 
@@ -215,7 +242,7 @@ def test_a_server_the_proxy_cannot_reach(
     started = time.monotonic()
     with pytest.raises(ConnectError) as caught:
         build(builder, mode)
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 4  # an answer, not the 5 s timeout
     assert caught.value.status == 502, caught.value  # Bad Gateway, from the proxy
 
 

@@ -32,13 +32,21 @@ def test_proxy_urls(url: str, expected: Proxy) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["https://proxy:443", "socks5://proxy:1080", "http://", "http://proxy:port", "ftp://x"]
+    "url",
+    [
+        "https://u:pw-secret@proxy:443",
+        "socks5://u:pw-secret@proxy:1080",
+        "http://u:pw-secret@",
+        "http://u:pw-secret@proxy:port",
+        "ftp://x",
+    ],
 )
-def test_proxy_urls_refused(url: str) -> None:
-    with pytest.raises(ValueError, match="proxy"):
-        parse_proxy(url)
-    with pytest.raises(ValueError, match="proxy"):
-        ClientBuilder("http://server").proxy(url)
+def test_proxy_urls_refused_without_showing_the_password(url: str) -> None:
+    for call in (parse_proxy, ClientBuilder("http://server").proxy):
+        with pytest.raises(ValueError, match="proxy") as info:
+            call(url)
+        assert "pw-secret" not in str(info.value)
+    assert "dTpwdy1zZWNyZXQ" not in repr(parse_proxy("http://u:pw-secret@proxy:1"))
 
 
 def test_connect_request_carries_the_credentials() -> None:
@@ -97,6 +105,11 @@ ENV = {
         ("direct.example", False, {**ENV, "no_proxy": "other"}, "plain"),  # lowercase wins
         ("server", True, {"HTTP_PROXY": "http://plain:1"}, None),  # https needs HTTPS_PROXY
         ("server", False, {}, None),
+        # a CGI process: HTTP_PROXY may be the client's Proxy: header ("httpoxy")
+        ("server", False, {**ENV, "REQUEST_METHOD": "GET"}, None),
+        ("server", False, {**ENV, "REQUEST_METHOD": "GET", "http_proxy": "http://l:3"}, "l"),
+        ("server", True, {**ENV, "REQUEST_METHOD": "GET"}, "secure"),
+        ("server", False, {"ALL_PROXY": "socks5://proxy:1080"}, None),  # not read
     ],
 )
 def test_the_environment(

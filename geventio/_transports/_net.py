@@ -34,6 +34,7 @@ from geventio.exceptions import (
 __all__ = [
     "CookieJar",
     "CooperativeSSLContext",
+    "ProxyTimeout",
     "map_errors",
     "open_proxy_socket",
     "open_socket",
@@ -66,16 +67,20 @@ def open_socket(host: str, port: int, timeout: float | None) -> gevent.socket.so
     return sock
 
 
+class ProxyTimeout(TimeoutError):
+    """A proxy did not connect or answer in time; its text names the proxy."""
+
+
 def open_proxy_socket(proxy: Proxy, timeout: float | None) -> gevent.socket.socket:
     """Open a TCP connection to ``proxy``; a failure names the proxy.
 
-    :raises OSError: as :func:`open_socket` (a timeout unchanged, other failures as a
-        ``ConnectionError`` whose text names the proxy).
+    :raises OSError: as :func:`open_socket`, but a :class:`ProxyTimeout` for a timeout and a
+        ``ConnectionError`` for other failures, both naming the proxy.
     """
     try:
         return open_socket(proxy.host, proxy.port, timeout)
     except TimeoutError:
-        raise
+        raise ProxyTimeout(f"the proxy {proxy.display} timed out") from None
     except OSError as exc:
         raise ConnectionError(f"cannot reach the proxy {proxy.display}: {exc}") from exc
 
@@ -83,13 +88,21 @@ def open_proxy_socket(proxy: Proxy, timeout: float | None) -> gevent.socket.sock
 def open_tunnel(proxy: Proxy, host: str, port: int, timeout: float | None) -> gevent.socket.socket:
     """Open a TCP connection to ``host:port`` through ``proxy``'s ``CONNECT`` tunnel.
 
-    Blocks the calling greenlet; every socket step is bounded by ``timeout``.
+    Blocks the calling greenlet, at most ``timeout`` for the whole (a proxy that trickles its
+    answer included).
 
     :raises ConnectError: the proxy refused the tunnel (with its ``status`` and ``body``, e.g.
         407 without valid credentials, 502 when it could not reach the server) or did not
         answer in HTTP.
+    :raises ProxyTimeout: past ``timeout``.
     :raises OSError: as :func:`open_socket`, and for a proxy that hangs up (callers map it).
     """
+    late = ProxyTimeout(f"the proxy {proxy.display} timed out")
+    with gevent.Timeout(timeout, late):
+        return _tunnel(proxy, host, port, timeout)
+
+
+def _tunnel(proxy: Proxy, host: str, port: int, timeout: float | None) -> gevent.socket.socket:
     sock = open_proxy_socket(proxy, timeout)
     try:
         sock.sendall(proxy.connect_request(host, port))
@@ -254,7 +267,9 @@ def _translate(exc: Exception, what: str, *, connecting: bool) -> Exception:
         # its text starts with the connection object's repr, so only its message is kept
         return failure(f"{what}: {exc._message}")
     if isinstance(exc, _TIMEOUTS):
-        return (ConnectTimeout if connecting else TransportError)(f"{what}: timed out")
+        proxy = exc if isinstance(exc, ProxyTimeout) else exc.__cause__  # urllib3 wraps it
+        text = str(proxy) if isinstance(proxy, ProxyTimeout) else "timed out"
+        return (ConnectTimeout if connecting else TransportError)(f"{what}: {text}")
     if isinstance(exc, wsproto.utilities.LocalProtocolError):  # pragma: no cover - a bug of ours
         return TransportError(f"{what}: {exc}")
     if isinstance(exc, wsproto.utilities.RemoteProtocolError):

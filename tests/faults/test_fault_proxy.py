@@ -7,6 +7,7 @@ socket or greenlet behind.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
@@ -41,12 +42,23 @@ def _after_connect(reply: Callable[[Conn], object]) -> Callable[[Conn], None]:
     return handler
 
 
+def _trickle(conn: Conn) -> None:
+    """Answer one byte every 50 ms, forever: each read is quick, the whole never ends."""
+    for byte in b"HTTP/1.1 200 Connection established\r\nX-Slow: " + b"a" * 10_000:
+        if not conn.send(bytes([byte])):
+            return
+        time.sleep(0.05)
+
+
 @pytest.mark.parametrize("method", TUNNELLED)
-def test_a_silent_proxy(bound: Bound, method: str) -> None:
-    """A proxy that accepts the CONNECT and never answers: ConnectTimeout at timeout."""
-    with Server(_after_connect(Conn.stall)) as proxy:
-        with bound(1.5), pytest.raises(ConnectTimeout):
+@pytest.mark.parametrize("reply", [Conn.stall, _trickle], ids=["silent", "trickling"])
+def test_a_slow_proxy(bound: Bound, method: str, reply: Callable[[Conn], None]) -> None:
+    """A proxy that never answers the CONNECT, or trickles: ConnectTimeout at timeout."""
+    with Server(_after_connect(reply)) as proxy:
+        with bound(1.5), pytest.raises(ConnectTimeout) as info:
             _build("http://server.invalid:80", proxy, method, timeout=TIMEOUT)
+        if method == "https_polling":  # the WebSocket's own deadline says "timed out" only
+            assert f"the proxy http://127.0.0.1:{proxy.port} timed out" in str(info.value)
         proxy.wait_for(lambda: proxy.hung_up)
 
 
