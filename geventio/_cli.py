@@ -27,6 +27,7 @@ from geventio._cli_common import (
     USAGE_ERROR,
     CommandError,
     Parser,
+    port_number,
     positive,
     print_error,
 )
@@ -35,17 +36,6 @@ __all__ = ["main"]
 
 #: Exit status after SIGINT and SIGTERM (128 + the signal number, as shells report it).
 INTERRUPTED = {signal.SIGINT: 130, signal.SIGTERM: 143}
-
-
-def _port(text: str) -> int:
-    """An argparse type: a TCP port, 0 included (any free port)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}")
-    return value
 
 
 def _transport_list(text: str) -> tuple[str, ...]:
@@ -78,7 +68,7 @@ def _add_serve(commands: argparse._SubParsersAction[Parser]) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
     serve.add_argument(
         "--port",
-        type=_port,
+        type=port_number,
         default=4201,
         help="port to listen on, 0 for any free one (%(default)s)",
     )

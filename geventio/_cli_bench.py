@@ -41,6 +41,7 @@ from geventio._cli_common import (
     describe,
     make_builder,
     positive,
+    positive_int,
 )
 
 __all__ = ["Stats", "add_parser", "percentile", "summary"]
@@ -49,17 +50,6 @@ TICK = 0.25  # seconds between progress updates
 PLAIN_EVERY = 5.0  # seconds between progress lines when stderr is not a terminal
 BAR_WIDTH = 24
 SHOWN_ERRORS = 5
-
-
-def _count(text: str) -> int:
-    """An argparse type: an integer of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
-    return value
 
 
 def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
@@ -75,7 +65,7 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
     )
     add_client_options(parser, default_transport="websocket")
     parser.add_argument(
-        "-c", "--clients", type=_count, default=10, help="clients to connect (%(default)s)"
+        "-c", "--clients", type=positive_int, default=10, help="clients to connect (%(default)s)"
     )
     parser.add_argument(
         "-d",
@@ -86,12 +76,12 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
         help="how long the clients send, once connected (%(default)s)",
     )
     parser.add_argument(
-        "--size", type=_count, default=32, metavar="BYTES", help="message size (%(default)s)"
+        "--size", type=positive_int, default=32, metavar="BYTES", help="message size (%(default)s)"
     )
     parser.add_argument("--binary", action="store_true", help="send binary messages, not text")
     parser.add_argument(
         "--connect-concurrency",
-        type=_count,
+        type=positive_int,
         default=100,
         metavar="N",
         help="at most N clients connecting at once (%(default)s)",

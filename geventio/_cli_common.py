@@ -9,7 +9,7 @@ import argparse
 import ssl
 import sys
 from collections.abc import Callable
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 import geventio
 
@@ -20,13 +20,18 @@ __all__ = [
     "Parser",
     "add_client_options",
     "make_builder",
+    "number_type",
     "open_client",
+    "port_number",
     "positive",
+    "positive_int",
     "print_error",
     "seconds",
 ]
 
 PROG = "geventio"
+
+Number = TypeVar("Number", int, float)
 
 #: Exit status for a bad command line (as argparse uses) and for a failed connection.
 USAGE_ERROR = 2
@@ -58,26 +63,37 @@ def print_error(message: str) -> None:
     print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
 
 
-def positive(text: str) -> float:
-    """An argparse type: a float greater than 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:  # also rejects nan
-        raise argparse.ArgumentTypeError(f"must be greater than 0: {text!r}")
-    return value
+def number_type(
+    convert: Callable[[str], Number], holds: Callable[[Number], bool], unmet: str, what: str
+) -> Callable[[str], Number]:
+    """An argparse type: ``convert(text)``, a value for which ``holds`` is true.
+
+    :param unmet: the error's text when ``holds`` is false (``"<unmet>: '<text>'"``).
+    :param what: what ``convert`` wants (``"not <what>: '<text>'"`` when it raises ValueError).
+    """
+
+    def parse(text: str) -> Number:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
+        if not holds(value):  # a nan fails every comparison: rejected too
+            raise argparse.ArgumentTypeError(f"{unmet}: {text!r}")
+        return value
+
+    return parse
 
 
-def seconds(text: str) -> float:
-    """An argparse type: a float of at least 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value >= 0:  # also rejects nan
-        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
-    return value
+#: An argparse type: a float greater than 0.
+positive = number_type(float, lambda value: value > 0, "must be greater than 0", "a number")
+#: An argparse type: a float of at least 0.
+seconds = number_type(float, lambda value: value >= 0, "must not be negative", "a number")
+#: An argparse type: an integer of at least 1.
+positive_int = number_type(int, lambda value: value >= 1, "must be at least 1", "an integer")
+#: An argparse type: a TCP port, 0 included (any free port).
+port_number = number_type(
+    int, lambda value: 0 <= value <= 65535, "not a port number", "a port number"
+)
 
 
 def _pair(separator: str, what: str) -> Callable[[str], tuple[str, str]]:
