@@ -3,9 +3,23 @@
 ``main(argv)`` parses the arguments, runs one subcommand on the gevent hub of the calling thread
 and returns the process exit status; it never raises for a user's mistake. A mistake (a bad
 option, a bad URL, a refused connection, a missing file) prints one line
-``geventio: error: <message>`` to stderr, with status 2 for a bad command line and 1 for a
-failed connection. Ctrl-C ends ``connect`` and ``bench`` with status 130 (SIGTERM: 143), without
-a traceback; it ends ``serve`` with status 0.
+``geventio: error: <message>`` to stderr, without a traceback.
+
+Exit statuses (:data:`EXIT_STATUS`, which ends ``geventio --help``):
+
+- **0**: success. ``serve`` stopped by SIGINT or SIGTERM; ``connect`` ended by the end of its
+  input or by the server (``closed: server disconnect`` or ``closed: transport close``);
+  ``bench`` ran without a failed client; ``--help`` and ``--version``.
+- **1**: a failure. ``connect`` or ``bench`` could not open a session (no client at all, for
+  ``bench``), or ``serve`` cannot listen on its address: one ``geventio: error:`` line.
+  Also, without that line: a ``connect`` session that broke (``closed: ping timeout`` or
+  ``closed: transport error`` on stderr), and a ``bench`` run in which any client failed (the
+  failures are counted in its summary).
+- **2**: a bad command line (an option, a URL, a CA file, a proxy URL), or ``serve`` without the
+  ``server`` extra: one ``geventio: error:`` line.
+- **130**: ``connect`` or ``bench`` ended by SIGINT (Ctrl-C); **143**: by SIGTERM. Either one
+  disconnects first, without a traceback (``bench`` prints its summary so far). A SIGINT that
+  comes before a command has installed its handlers gives 130 too, whatever the command.
 
 Unlike the library, this program installs SIGINT and SIGTERM handlers (with
 ``gevent.signal_handler``, so the hub keeps running) for as long as a command runs.
@@ -36,6 +50,18 @@ __all__ = ["main"]
 
 #: Exit status after SIGINT and SIGTERM (128 + the signal number, as shells report it).
 INTERRUPTED = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+#: The end of ``geventio --help``: the exit statuses (see this module's docstring).
+EXIT_STATUS = """\
+exit status:
+  0    success; serve: stopped by SIGINT or SIGTERM; connect: the end of input, or the
+       server closed the session; bench: no client failed
+  1    connect, bench: a session could not be opened; connect: the session broke (ping
+       timeout, transport error); bench: any client failed; serve: cannot listen
+  2    a bad command line (option, URL, CA file, proxy URL); serve: no server extra
+  130  connect, bench: interrupted by SIGINT (Ctrl-C); serve exits 0
+  143  connect, bench: stopped by SIGTERM; serve exits 0
+"""
 
 
 def _transport_list(text: str) -> tuple[str, ...]:
@@ -155,6 +181,8 @@ def _parser() -> Parser:
     parser = Parser(
         prog=PROG,
         description="A gevent-native Engine.IO (protocol v4) client: try it, serve, load-test.",
+        epilog=EXIT_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {geventio.__version__}")
     commands = parser.add_subparsers(

@@ -358,6 +358,14 @@ def test_help_and_version() -> None:
     assert result.returncode == 0, result.stderr
     for command in ("serve", "connect", "bench"):
         assert command in result.stdout
+    statuses = result.stdout.split("\nexit status:\n", 1)[1]
+    assert [line.split()[0] for line in statuses.splitlines() if line[2] != " "] == [
+        "0",
+        "1",
+        "2",
+        "130",
+        "143",
+    ]
     result = run_cli("--version")
     assert (result.returncode, result.stdout.strip()) == (0, f"geventio {geventio.__version__}")
 
