@@ -181,11 +181,8 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds per call")
     args = parser.parse_args()
 
-    embedded = None
-    url = args.url
-    if url is None:
-        embedded = server.start_server(port=0)
-        url = f"http://127.0.0.1:{embedded.server_port}"
+    embedded = None if args.url else server.start_server(port=0)
+    url = args.url or server.url_of(embedded)
     print(f"server: {url}" + (" (embedded echo server)" if embedded else ""))
     errors: list[str] = []
     try:

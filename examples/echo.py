@@ -23,7 +23,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     logging.getLogger("geventwebsocket").setLevel(logging.WARNING)
     echo_server = start_server()
-    url = f"http://127.0.0.1:{echo_server.server_port}"
+    url = server.url_of(echo_server)
     print(f"embedded Engine.IO server on {url}")
     try:
         with (

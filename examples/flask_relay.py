@@ -206,11 +206,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=5000, help="0 picks a free port")
     args = parser.parse_args()
 
-    embedded = None
-    upstream_url = args.upstream
-    if upstream_url is None:
-        embedded = server.start_server(port=0)
-        upstream_url = f"http://127.0.0.1:{embedded.server_port}"
+    embedded = None if args.upstream else server.start_server(port=0)
+    upstream_url = args.upstream or server.url_of(embedded)
     wsgi = serve(create_app(upstream_url), args.host, args.port)
     print(f"relaying to {upstream_url}", flush=True)
     print(f"open http://{args.host}:{wsgi.server_port}/", flush=True)

@@ -21,6 +21,7 @@ from flask.typing import ResponseReturnValue
 from gevent import pywsgi
 
 import geventio
+from geventio.contrib.server import url_of
 
 
 class Upstream:
@@ -88,11 +89,7 @@ def create_app(upstream_url: str) -> Flask:
 
 
 def main() -> None:
-    if len(sys.argv) > 1:
-        url = sys.argv[1]
-    else:
-        server = start_server()
-        url = f"http://127.0.0.1:{server.server_port}"
+    url = sys.argv[1] if len(sys.argv) > 1 else url_of(start_server())
     app = create_app(url)
     print(f"relaying to {url}; try http://127.0.0.1:5000/ask?q=hello")
     pywsgi.WSGIServer(("127.0.0.1", 5000), app).serve_forever()

@@ -134,7 +134,7 @@ def _serve(args: argparse.Namespace) -> int:
         bound (status 1).
     """
     try:
-        from geventio.contrib.server import start_server  # noqa: PLC0415
+        from geventio.contrib.server import start_server, url_of  # noqa: PLC0415
 
         server = start_server(
             args.host,
@@ -156,9 +156,8 @@ def _serve(args: argparse.Namespace) -> int:
     stop = gevent.event.Event()
     handlers = [gevent.signal_handler(sig, stop.set) for sig in INTERRUPTED]
     try:
-        host = f"[{args.host}]" if ":" in args.host else args.host
         path = "/" + args.path.strip("/") + "/" if args.path.strip("/") else "/"
-        print(f"serving Engine.IO on http://{host}:{server.server_port}{path}", flush=True)
+        print(f"serving Engine.IO on {url_of(server)}{path}", flush=True)
         stop.wait()
     finally:
         for handler in handlers:

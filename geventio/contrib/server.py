@@ -16,7 +16,7 @@ import socket
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-__all__ = ["TRANSPORTS", "start_server"]
+__all__ = ["TRANSPORTS", "start_server", "url_of"]
 
 #: The transports the server can offer, in the order it offers them.
 TRANSPORTS = ("polling", "websocket")
@@ -108,3 +108,18 @@ def start_server(
     )
     server.start()
     return server
+
+
+def url_of(server: Any) -> str:
+    """The URL of a started server, ``http://HOST:PORT``, for :class:`geventio.ClientBuilder`.
+
+    ``server`` is what :func:`start_server` returned, or any started gevent server (a
+    ``gevent.pywsgi.WSGIServer``). HOST is the address it is bound to (``localhost`` gives
+    ``127.0.0.1``; a wildcard such as ``0.0.0.0`` is given as it is), in brackets for IPv6;
+    PORT is the port it got (also with ``port=0``). The URL has no path: the client adds the
+    Engine.IO path, ``/engine.io/`` by default.
+    """
+    host: str = server.server_host
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{server.server_port}"
