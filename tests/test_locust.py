@@ -10,6 +10,7 @@ Locust's ``--csv`` files.
 from __future__ import annotations
 
 import csv
+import json
 import select
 import signal
 import socket
@@ -222,7 +223,10 @@ def test_client_contract(server: Server, tmp_path: Path) -> None:
         """
         from __future__ import annotations
 
+        import itertools
         import sys
+        import time
+        from collections.abc import Callable
         from typing import Any
 
         import gevent
@@ -235,8 +239,18 @@ def test_client_contract(server: Server, tmp_path: Path) -> None:
         samples: list[dict[str, Any]] = []
         hook = EventHook()
         hook.add_listener(lambda **sample: samples.append(sample))
+        asked = itertools.count()  # how often the context was asked for
 
-        def taken() -> list[tuple[str, str, int, str | None]]:
+        def context() -> dict[str, Any]:
+            return {"user": "contract", "asked": next(asked)}
+
+        def taken(context: str | None = "contract") -> list[tuple[str, str, int, str | None]]:
+            # the samples so far, each with the context of ``context`` (None: {})
+            for sample in samples:
+                if context is None:
+                    assert sample["context"] == {}, sample
+                else:
+                    assert sample["context"]["user"] == context, sample
             out = [
                 (s["request_type"], s["name"], s["response_length"],
                  None if s["exception"] is None else type(s["exception"]).__name__)
@@ -245,9 +259,22 @@ def test_client_contract(server: Server, tmp_path: Path) -> None:
             samples.clear()
             return out
 
-        client = LocustClient.connect(ClientBuilder(url), hook, transport="websocket")
+        def wait_for(what: str, holds: Callable[[], bool], timeout: float = 5.0) -> None:
+            deadline = time.monotonic() + timeout
+            while not holds():
+                assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+                gevent.sleep(0.01)
+
+        # the builder is copied: its callbacks are not replaced, it does not hold the client
+        builder = ClientBuilder(url)
+        client = LocustClient.connect(builder, hook, transport="websocket", context=context)
         assert client.connected and client.transport == "websocket" and client.sid
         assert taken() == [("WS", "connect", 0, None)]
+        with builder.build_websocket() as plain:  # not reported, receives its own echoes
+            plain.send("plain")
+            assert plain.receive(timeout=5) == "plain"
+        assert taken() == []
+        assert next(asked) == 1  # the context is asked for each sample, not kept
 
         # concurrent requests: each reply goes to the first pending request it matches
         a = gevent.spawn(client.request, "to b", match=lambda m: m == "to a", name="cross")
@@ -271,6 +298,15 @@ def test_client_contract(server: Server, tmp_path: Path) -> None:
         except Timeout:
             pass
 
+        # text that UTF-8 cannot encode (a lone surrogate): ValueError, as Client.send; no sample
+        for call in (client.send, client.request):
+            try:
+                call("\\ud800")
+                raise AssertionError(f"{call.__name__} took a lone surrogate")
+            except ValueError:
+                pass
+        assert taken() == []
+
         # a reply no match accepts is an unclaimed message; the request fails by timeout
         assert client.request("echo", match=lambda m: False, timeout=0.2, name="t") is None
         assert client.receive(timeout=5) == "echo"
@@ -285,7 +321,14 @@ def test_client_contract(server: Server, tmp_path: Path) -> None:
 
         # disconnect: pending requests fail, later calls fail, no "close" failure
         waiting = gevent.spawn(client.request, "y", match=lambda m: False, name="cut")
-        gevent.sleep(0.1)
+        echo_of_y = ("WSR", "message", 1)  # unclaimed, since the match refuses it
+        wait_for(
+            "the echo of 'y'",
+            lambda: any(
+                (s["request_type"], s["name"], s["response_length"]) == echo_of_y
+                for s in samples
+            ),
+        )
         client.disconnect()
         assert waiting.get(timeout=5) is None
         assert client.send("z") is False
@@ -304,13 +347,13 @@ def test_client_contract(server: Server, tmp_path: Path) -> None:
             ("WSC", "after", 0, "ConnectionClosed"),
         ], got
 
-        # a failed connect: reported, then raised
+        # a failed connect: reported (with the default context, {}), then raised
         try:
             LocustClient.connect(ClientBuilder(refused).timeout(2), hook, transport="polling")
             raise AssertionError("connected")
         except ConnectError:
             pass
-        assert taken() == [("WS", "connect", 0, "ConnectError")]
+        assert taken(context=None) == [("WS", "connect", 0, "ConnectError")]
         print("contract ok")
         """,
     )
@@ -402,20 +445,36 @@ def test_processes_two_with_the_example(server: Server, tmp_path: Path) -> None:
 
 
 def test_failures_are_reported_and_exit_1(server: Server, tmp_path: Path) -> None:
-    """A refused connect and request timeouts: failures with their exception, exit status 1."""
+    """A refused connect and request timeouts: failures with their exception, exit status 1.
+
+    Each sample carries the ``context()`` of the user that made it.
+    """
+    contexts = tmp_path / "contexts.jsonl"
     locustfile = write(
         tmp_path / "failing.py",
         f"""
         from __future__ import annotations
 
-        from locust import constant, task
+        import json
+        from typing import Any
+
+        from locust import constant, events, task
 
         from geventio.contrib.locust import EngineIOUser
+
+
+        @events.request.add_listener
+        def record(request_type: str, name: str, context: Any, **sample: Any) -> None:
+            with open({str(contexts)!r}, "a") as file:
+                file.write(json.dumps([request_type, name, context]) + "\\n")
 
 
         class RefusedUser(EngineIOUser):
             host = "http://127.0.0.1:{free_port()}"
             wait_time = constant(0.1)
+
+            def context(self) -> dict[str, Any]:
+                return {{"user": "refused"}}
 
             @task
             def send(self) -> None:
@@ -426,6 +485,9 @@ def test_failures_are_reported_and_exit_1(server: Server, tmp_path: Path) -> Non
             host = "{server.url}"
             transport = "websocket"
             wait_time = constant(0.1)
+
+            def context(self) -> dict[str, Any]:
+                return {{"user": "silent"}}
 
             @task
             def never_answered(self) -> None:
@@ -457,6 +519,13 @@ def test_failures_are_reported_and_exit_1(server: Server, tmp_path: Path) -> Non
     assert errors[("WS", "connect")].startswith("ConnectError(")
     assert "refused" in errors[("WS", "connect")]
     assert errors[("WSC", "never")] == "Timeout('no reply within 0.2 s')"
+    samples = [json.loads(line) for line in contexts.read_text().splitlines()]
+    assert {(kind, name, tuple(context.items())) for kind, name, context in samples} == {
+        ("WS", "connect", (("user", "refused"),)),
+        ("WS", "connect", (("user", "silent"),)),
+        ("WSC", "never", (("user", "silent"),)),
+        ("WSR", "message", (("user", "silent"),)),  # the replies that came too late
+    }
 
 
 def test_server_death_is_reported(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ Locust's ``request`` event arguments.
 from __future__ import annotations
 
 import contextlib
+import copy
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -25,14 +26,18 @@ __all__ = [
     "RECEIVE",
     "SEND",
     "TRANSPORTS",
+    "Context",
     "Data",
     "LocustClient",
     "Message",
     "message_size",
+    "no_context",
 ]
 
 Message = str | bytes
 Data = str | bytes | bytearray | memoryview
+#: Makes the ``context`` of each sample (Locust's ``User.context``).
+Context = Callable[[], dict[str, Any]]
 
 #: Locust ``request_type`` of the connect and close samples.
 CONNECT = "WS"
@@ -51,6 +56,11 @@ TRANSPORTS: Mapping[str, Callable[[ClientBuilder], Client]] = {
 }
 
 perf_counter = time.perf_counter
+
+
+def no_context() -> dict[str, Any]:
+    """The default ``context``: a new empty dict, as Locust's ``User.context()`` returns."""
+    return {}
 
 
 def message_size(data: Data) -> int:
@@ -87,11 +97,14 @@ class LocustClient:
     Every method may be called from any greenlet of the user, several at once.
     """
 
-    def __init__(self, request_event: EventHook, *, inbox_size: int = 256) -> None:
+    def __init__(
+        self, request_event: EventHook, *, inbox_size: int = 256, context: Context = no_context
+    ) -> None:
         """Use :meth:`connect` instead: this makes a client with no session yet."""
         if inbox_size <= 0:
             raise ValueError("inbox_size must be positive")
-        self._fire: Callable[..., Any] = request_event.fire
+        self._fire_event: Callable[..., Any] = request_event.fire
+        self._context = context
         self._raw: Client | None = None
         self._pending: list[_Pending] = []
         self._inbox: deque[Message] = deque(maxlen=inbox_size)
@@ -108,18 +121,24 @@ class LocustClient:
         transport: str = "auto",
         inbox_size: int = 256,
         name: str = "connect",
+        context: Context = no_context,
     ) -> LocustClient:
         """Open a session with ``builder`` and report it as a ``WS connect`` sample.
 
-        The builder's ``on_data``, ``on_error`` and ``on_close`` callbacks are replaced by the
-        client's own. Blocks the calling greenlet until the session is open (bounded by the
-        builder's ``timeout``); the sample's time is that wait: handshake, and the upgrade for
-        ``"auto"``.
+        The session is built from a copy of ``builder`` whose ``on_data``, ``on_error`` and
+        ``on_close`` callbacks are the client's own; ``builder`` itself is left as it was (its
+        own callbacks are not called for this session). Blocks the calling greenlet until the
+        session is open (bounded by the builder's ``timeout``); the sample's time is that wait:
+        handshake, and the upgrade for ``"auto"``.
 
         :param transport: ``"auto"`` (``build()``: polling, then upgrade), ``"websocket"`` or
             ``"polling"``, see :data:`TRANSPORTS`.
         :param inbox_size: how many unclaimed messages :meth:`receive` keeps; past it, the
             oldest is dropped (it was reported all the same).
+        :param context: called for each sample (this connect's included), in the greenlet
+            that reports it (the session's callback greenlet for a received message: it must
+            not block); what it returns is the sample's ``context``, as with Locust's
+            ``User.context()`` for its HTTP clients. ``EngineIOUser`` passes its ``context``.
         :raises EngineIOError: connecting failed (``ConnectError``, ``ConnectTimeout``,
             ``ProtocolError``); it was reported as a failed ``connect`` sample.
         :raises ValueError: for an unknown ``transport``.
@@ -127,12 +146,13 @@ class LocustClient:
         build = TRANSPORTS.get(transport)
         if build is None:
             raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, not {transport!r}")
-        client = cls(request_event, inbox_size=inbox_size)
-        builder.on_data(client._on_data).on_error(client._on_error).on_close(client._on_close)
+        client = cls(request_event, inbox_size=inbox_size, context=context)
+        own = copy.copy(builder)  # the setters replace the options: the copies are independent
+        own.on_data(client._on_data).on_error(client._on_error).on_close(client._on_close)
         start_time = time.time()
         started = perf_counter()
         try:
-            raw = build(builder)
+            raw = build(own)
         except EngineIOError as exc:
             client._report(CONNECT, name, started, start_time, error=exc)
             raise
@@ -191,6 +211,8 @@ class LocustClient:
         :returns: ``True`` when queued; ``False`` when the session is closed (reported as a
             failed sample with the ``ConnectionClosed``).
         :raises TypeError: for data that is not ``str`` or bytes-like (not reported).
+        :raises ValueError: for text that UTF-8 cannot encode, a lone surrogate (not reported),
+            as :meth:`geventio.Client.send`.
         """
         size = message_size(data)
         start_time = time.time()
@@ -231,6 +253,8 @@ class LocustClient:
             ``geventio.Timeout``, ``ConnectionClosed`` (the session closed, also meanwhile), or
             what ``match`` raised.
         :raises TypeError: for data that is not ``str`` or bytes-like (not reported).
+        :raises ValueError: for text that UTF-8 cannot encode, a lone surrogate (not reported),
+            as :meth:`geventio.Client.send`.
         """
         pending = _Pending(match, name)
         if self._reason is not None:
@@ -290,14 +314,7 @@ class LocustClient:
                 pending.done.set()
                 self._report(CALL, pending.name, pending.started, pending.start_time, size=size)
                 return
-        self._fire(
-            request_type=RECEIVE,
-            name="message",
-            response_time=0,
-            response_length=size,
-            exception=None,
-            context={},
-        )
+        self._fire(RECEIVE, "message", 0, size, None)
         self._inbox.append(data)
         self._ready.set()
 
@@ -320,14 +337,7 @@ class LocustClient:
         if reason is None or reason is CloseReason.CLIENT_DISCONNECT:
             return
         error: Exception = self._error or ConnectionClosed(reason)
-        self._fire(
-            request_type=CONNECT,
-            name="close",
-            response_time=0,
-            response_length=0,
-            exception=error,
-            context={},
-        )
+        self._fire(CONNECT, "close", 0, 0, error)
 
     def _withdraw(self, pending: _Pending) -> None:
         with contextlib.suppress(ValueError):
@@ -351,12 +361,25 @@ class LocustClient:
         size: int = 0,
         error: Exception | None = None,
     ) -> None:
-        self._fire(
+        elapsed = (perf_counter() - started) * 1000
+        self._fire(request_type, name, elapsed, size, error, start_time=start_time)
+
+    def _fire(
+        self,
+        request_type: str,
+        name: str,
+        response_time: float,
+        response_length: int,
+        exception: Exception | None,
+        **more: Any,
+    ) -> None:
+        """Fire Locust's ``request`` event: one sample, with the ``context`` of this moment."""
+        self._fire_event(
             request_type=request_type,
             name=name,
-            response_time=(perf_counter() - started) * 1000,
-            response_length=size,
-            exception=error,
-            context={},
-            start_time=start_time,
+            response_time=response_time,
+            response_length=response_length,
+            exception=exception,
+            context=self._context(),
+            **more,
         )

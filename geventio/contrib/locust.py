@@ -18,8 +18,10 @@ request_type    name         one sample per
 =============== ============ ============================================================
 
 ``response_length`` is the message's size in bytes (UTF-8 for text, the reply's for a request);
-``response_time`` is in milliseconds (0 for a received message). As with Locust's HTTP clients,
-the reporting methods report a failure and return instead of raising it.
+``response_time`` is in milliseconds (0 for a received message); ``context`` is what the user's
+``context()`` method returns (Locust's ``User.context``, ``{}`` unless overridden), asked again
+for each sample. As with Locust's HTTP clients, the reporting methods report a failure and
+return instead of raising it.
 """
 
 from __future__ import annotations
@@ -144,6 +146,7 @@ class EngineIOUser(User):
                 self.environment.events.request,
                 transport=self.transport,
                 inbox_size=self.inbox_size,
+                context=self.context,
             )
         except EngineIOError:
             return False
