@@ -1,10 +1,18 @@
-"""Helpers for the integration tests (real servers only)."""
+"""Helpers for the integration tests (real servers only), and for driving subprocesses.
+
+Importing it imports gevent and geventio, never Locust (which would monkey-patch the process).
+"""
 
 from __future__ import annotations
 
+import os
+import select
+import socket
+import subprocess
 import time
 from collections.abc import Callable
-from typing import Literal
+from contextlib import suppress
+from typing import IO, Any, Literal
 
 import gevent
 
@@ -69,3 +77,74 @@ def raw_websocket(url: str, query: dict[str, str] | None = None) -> WebSocketTra
         timeout=5,
         max_message_size=1 << 20,
     )
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on (it was free a moment ago)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+class LineReader:
+    """Reads a subprocess's pipe line by line, each read bounded in time.
+
+    It reads the descriptor itself (``select`` and ``os.read``, blocking the whole process while
+    it waits, not only the greenlet): nothing else may read ``pipe`` meanwhile. Lines are decoded
+    as UTF-8, without their ``\\n``.
+    """
+
+    def __init__(self, pipe: IO[Any] | None) -> None:
+        assert pipe is not None, "the pipe was not opened (stdout=subprocess.PIPE?)"
+        self.fd = pipe.fileno()
+        self.pending = b""
+
+    def next(self, timeout: float = 10.0) -> str:
+        """The next line; fails the test after ``timeout`` seconds or at the end of the output."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.pending:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.fd], [], [], left)[0]:
+                raise AssertionError(f"no line within {timeout} s (so far {self.pending!r})")
+            chunk = os.read(self.fd, 4096)
+            if not chunk:
+                raise AssertionError(f"the output ended (so far {self.pending!r})")
+            self.pending += chunk
+        line, _, self.pending = self.pending.partition(b"\n")
+        return line.decode()
+
+    def next_starting(self, prefix: str, timeout: float = 10.0) -> str:
+        """The next line that starts with ``prefix``, skipping others; bounded as :meth:`next`."""
+        deadline = time.monotonic() + timeout
+        skipped: list[str] = []
+        while True:
+            try:
+                line = self.next(max(deadline - time.monotonic(), 0))
+            except AssertionError as exc:
+                raise AssertionError(
+                    f"no line starting with {prefix!r}: {skipped}; {exc}"
+                ) from None
+            if line.startswith(prefix):
+                return line
+            skipped.append(line)
+
+
+def stop_process(process: subprocess.Popen[Any], timeout: float = 5.0) -> int:
+    """Stop ``process`` if it still runs: SIGTERM, then SIGKILL after ``timeout`` seconds.
+
+    Closes its pipes (what they still held is lost) and returns its exit status (negative: the
+    signal that ended it). Blocks the whole process, at most twice ``timeout``.
+    """
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+    for pipe in (process.stdin, process.stdout, process.stderr):
+        if pipe is not None:
+            with suppress(OSError):  # a pipe still full of unread input
+                pipe.close()
+    return process.returncode

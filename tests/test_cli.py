@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import os
 import re
-import select
 import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
 
 import pytest
 import trustme
+from helpers import LineReader, stop_process
 from servers import ServerFactory, ServerHandle
 
 import geventio
@@ -50,45 +49,17 @@ def assert_one_error_line(result: subprocess.CompletedProcess[str], status: int)
     return lines[0]
 
 
-class Lines:
-    """Reads a subprocess's pipe line by line, each read bounded in time."""
-
-    def __init__(self, pipe: IO[bytes] | None) -> None:
-        assert pipe is not None
-        self.fd = pipe.fileno()
-        self.pending = b""
-
-    def next(self, timeout: float = 10.0) -> str:
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self.pending:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self.fd], [], [], left)[0]:
-                raise AssertionError(f"no line within {timeout} s (so far {self.pending!r})")
-            chunk = os.read(self.fd, 4096)
-            if not chunk:
-                raise AssertionError(f"the output ended (so far {self.pending!r})")
-            self.pending += chunk
-        line, _, self.pending = self.pending.partition(b"\n")
-        return line.decode()
-
-
 @contextmanager
-def process(*args: str) -> Iterator[tuple[subprocess.Popen[bytes], Lines, Lines]]:
+def process(*args: str) -> Iterator[tuple[subprocess.Popen[bytes], LineReader, LineReader]]:
     """``python -m geventio ARGS`` with piped stdio: yields it and line readers of its stdout
-    and stderr; kills it afterwards if it still runs."""
+    and stderr; stops it afterwards if it still runs."""
     proc = subprocess.Popen(
         [*GEVENTIO, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     try:
-        yield proc, Lines(proc.stdout), Lines(proc.stderr)
+        yield proc, LineReader(proc.stdout), LineReader(proc.stderr)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
-        for pipe in (proc.stdin, proc.stdout, proc.stderr):
-            with suppress(OSError):
-                assert pipe is not None
-                pipe.close()
+        stop_process(proc)
 
 
 def finish(

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import gc
 import importlib.util
-import os
-import select
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -22,7 +22,7 @@ import gevent.monkey
 import gevent.socket
 import pytest
 from faultkit import open_sockets
-from helpers import spawn_catching, wait_until
+from helpers import LineReader, free_port, spawn_catching, stop_process, wait_until
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
     AcceptConnection,
@@ -35,7 +35,7 @@ from wsproto.events import (
 )
 
 import geventio
-from geventio.contrib.server import start_server
+from geventio.contrib.server import start_server, url_of
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -197,7 +197,7 @@ def test_flask_view_calls_the_upstream_from_many_greenlets() -> None:
         sys.path.remove(str(EXAMPLES))
     server = echo.start_server()
     try:
-        app = flask_upstream.create_app(f"http://127.0.0.1:{server.server_port}")
+        app = flask_upstream.create_app(url_of(server))
         http = app.test_client()
         jobs = [gevent.spawn(http.get, f"/ask?q=question {i}") for i in range(20)]
         gevent.joinall(jobs, timeout=20, raise_error=True)
@@ -237,7 +237,7 @@ def test_requester_times_out_and_fails_waiting_calls_on_close(
     blocking = load_example("blocking_in_greenlet")
     server = start_server(port=0)
     try:
-        with blocking.Requester(f"http://127.0.0.1:{server.server_port}") as requester:
+        with blocking.Requester(url_of(server)) as requester:
             assert requester.ask("first") == "first"
             monkeypatch.setattr(requester.client, "send", lambda data: None)  # lost on the way
             with pytest.raises(TimeoutError):
@@ -261,84 +261,85 @@ def flask_relay() -> ModuleType:
     return load_example("flask_relay")
 
 
-def test_relay_echoes_through_the_upstream_and_closes_it_when_the_browser_leaves(
-    flask_relay: ModuleType,
-) -> None:
+@dataclass
+class Relay:
+    """examples/flask_relay.py served on a free port, relaying to an embedded echo server."""
+
+    upstream: Any  # the echo server's WSGIServer
+    server: Any  # the relay's WSGIServer
+
+    @property
+    def url(self) -> str:
+        """The WebSocket URL a browser opens."""
+        return f"ws://127.0.0.1:{self.server.server_port}/relay"
+
+
+@pytest.fixture
+def relay(flask_relay: ModuleType) -> Iterator[Relay]:
+    """The relay and its upstream, both stopped afterwards (each may be stopped before)."""
     upstream = start_server(port=0)
-    relay = flask_relay.serve(
-        flask_relay.create_app(f"http://127.0.0.1:{upstream.server_port}"), port=0
-    )
     try:
-        with Browser(f"ws://127.0.0.1:{relay.server_port}/relay") as browser:
-            for message in ("hello", "héllo wörld", b"\x00\x01binary", "x" * 100_000):
-                browser.send(message)
-                assert browser.receive() == message
-            burst = [f"burst {i}" for i in range(200)]
-            for message in burst:
-                browser.send(message)
-            assert [browser.receive() for _ in burst] == burst  # in order
-            assert len(live_greenlets("geventio")) > 0  # the upstream client is open
-            # gevent-websocket answers a close with an empty close frame (1005: no code)
-            assert browser.close().code in (1000, 1005)
-        # The relay disconnected its upstream client, and its greenlets ended.
-        wait_until(lambda: not live_greenlets("geventio", "flask_relay"), timeout=5)
+        server = flask_relay.serve(flask_relay.create_app(url_of(upstream)), port=0)
+        try:
+            yield Relay(upstream, server)
+        finally:
+            server.stop(timeout=2)
     finally:
-        relay.stop(timeout=2)
         upstream.stop(timeout=2)
 
 
-def test_relay_many_browsers_at_once(flask_relay: ModuleType) -> None:
-    upstream = start_server(port=0)
-    relay = flask_relay.serve(
-        flask_relay.create_app(f"http://127.0.0.1:{upstream.server_port}"), port=0
-    )
+def test_relay_echoes_through_the_upstream_and_closes_it_when_the_browser_leaves(
+    relay: Relay,
+) -> None:
+    with Browser(relay.url) as browser:
+        for message in ("hello", "héllo wörld", b"\x00\x01binary", "x" * 100_000):
+            browser.send(message)
+            assert browser.receive() == message
+        burst = [f"burst {i}" for i in range(200)]
+        for message in burst:
+            browser.send(message)
+        assert [browser.receive() for _ in burst] == burst  # in order
+        assert len(live_greenlets("geventio")) > 0  # the upstream client is open
+        # gevent-websocket answers a close with an empty close frame (1005: no code)
+        assert browser.close().code in (1000, 1005)
+    # The relay disconnected its upstream client, and its greenlets ended.
+    wait_until(lambda: not live_greenlets("geventio", "flask_relay"), timeout=5)
 
+
+def test_relay_many_browsers_at_once(relay: Relay) -> None:
     def browse(n: int) -> list[str | bytes | CloseConnection]:
-        with Browser(f"ws://127.0.0.1:{relay.server_port}/relay") as browser:
+        with Browser(relay.url) as browser:
             for i in range(20):
                 browser.send(f"{n}/{i}")
             echoes = [browser.receive() for _ in range(20)]
             browser.close()
             return echoes
 
-    try:
-        jobs = [gevent.spawn(browse, n) for n in range(20)]
-        gevent.joinall(jobs, timeout=20, raise_error=True)
-        assert [job.value for job in jobs] == [[f"{n}/{i}" for i in range(20)] for n in range(20)]
-        wait_until(lambda: not live_greenlets("geventio", "flask_relay"), timeout=5)
-    finally:
-        relay.stop(timeout=2)
-        upstream.stop(timeout=2)
+    jobs = [gevent.spawn(browse, n) for n in range(20)]
+    gevent.joinall(jobs, timeout=20, raise_error=True)
+    assert [job.value for job in jobs] == [[f"{n}/{i}" for i in range(20)] for n in range(20)]
+    wait_until(lambda: not live_greenlets("geventio", "flask_relay"), timeout=5)
 
 
-def test_relay_closes_the_browser_when_the_upstream_closes(flask_relay: ModuleType) -> None:
-    upstream = start_server(port=0)
-    relay = flask_relay.serve(
-        flask_relay.create_app(f"http://127.0.0.1:{upstream.server_port}"), port=0
-    )
-    try:
-        with Browser(f"ws://127.0.0.1:{relay.server_port}/relay") as browser:
-            browser.send("hello")
-            assert browser.receive() == "hello"
-            upstream.application.engineio_app.disconnect()  # ends every upstream session
-            close = browser.receive()
-            assert isinstance(close, CloseConnection)
-            assert close.code == flask_relay.GOING_AWAY
-            assert close.reason == "upstream closed: server disconnect"
-        wait_until(lambda: not live_greenlets("geventio", "flask_relay"), timeout=5)
-    finally:
-        relay.stop(timeout=2)
-        upstream.stop(timeout=2)
+def test_relay_closes_the_browser_when_the_upstream_closes(
+    relay: Relay, flask_relay: ModuleType
+) -> None:
+    with Browser(relay.url) as browser:
+        browser.send("hello")
+        assert browser.receive() == "hello"
+        relay.upstream.application.engineio_app.disconnect()  # ends every upstream session
+        close = browser.receive()
+        assert isinstance(close, CloseConnection)
+        assert close.code == flask_relay.GOING_AWAY
+        assert close.reason == "upstream closed: server disconnect"
+    wait_until(lambda: not live_greenlets("geventio", "flask_relay"), timeout=5)
 
 
 def test_relay_closes_the_browser_when_the_upstream_is_unreachable(
     flask_relay: ModuleType,
 ) -> None:
-    refused = gevent.socket.socket()
-    refused.bind(("127.0.0.1", 0))
-    port = refused.getsockname()[1]
-    refused.close()  # nothing listens on this port any more
-    relay = flask_relay.serve(flask_relay.create_app(f"http://127.0.0.1:{port}"), port=0)
+    unreachable = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    relay = flask_relay.serve(flask_relay.create_app(unreachable), port=0)
     try:
         with Browser(f"ws://127.0.0.1:{relay.server_port}/relay") as browser:
             close = browser.receive()
@@ -350,24 +351,18 @@ def test_relay_closes_the_browser_when_the_upstream_is_unreachable(
         relay.stop(timeout=2)
 
 
-def test_relay_stopping_the_server_closes_open_relays(flask_relay: ModuleType) -> None:
-    upstream = start_server(port=0)
-    relay = flask_relay.serve(
-        flask_relay.create_app(f"http://127.0.0.1:{upstream.server_port}"), port=0
-    )
-    try:
-        with Browser(f"ws://127.0.0.1:{relay.server_port}/relay") as browser:
-            browser.send("hello")
-            assert browser.receive() == "hello"
-            relay.stop(timeout=0.1)  # kills the relay's handler: it cleans up as it dies
-            close = browser.receive()
-            assert isinstance(close, CloseConnection)
-            assert close.code == flask_relay.GOING_AWAY
-            assert close.reason == "relay stopped"
-        assert not live_greenlets("geventio", "flask_relay")
-    finally:
-        relay.stop(timeout=2)
-        upstream.stop(timeout=2)
+def test_relay_stopping_the_server_closes_open_relays(
+    relay: Relay, flask_relay: ModuleType
+) -> None:
+    with Browser(relay.url) as browser:
+        browser.send("hello")
+        assert browser.receive() == "hello"
+        relay.server.stop(timeout=0.1)  # kills the relay's handler: it cleans up as it dies
+        close = browser.receive()
+        assert isinstance(close, CloseConnection)
+        assert close.code == flask_relay.GOING_AWAY
+        assert close.reason == "relay stopped"
+    assert not live_greenlets("geventio", "flask_relay")
 
 
 def test_relay_page_and_plain_http(flask_relay: ModuleType) -> None:
@@ -378,22 +373,6 @@ def test_relay_page_and_plain_http(flask_relay: ModuleType) -> None:
     assert http.get("/relay").status_code == 400  # not a WebSocket request
 
 
-def _read_line_starting(fd: int, prefix: str, timeout: float) -> str:
-    """Read the process's output until a line starts with ``prefix``; return that line."""
-    deadline = time.monotonic() + timeout
-    buffer = ""
-    while True:
-        for line in buffer.splitlines(keepends=True):
-            if line.startswith(prefix) and line.endswith("\n"):
-                return line.strip()
-        remaining = deadline - time.monotonic()
-        ready, _, _ = select.select([fd], [], [], max(remaining, 0))
-        chunk = os.read(fd, 4096).decode() if ready else ""
-        if not chunk:
-            raise AssertionError(f"no line starting with {prefix!r}; output so far: {buffer!r}")
-        buffer += chunk
-
-
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
 def test_relay_script_runs_until_a_signal(stop_signal: signal.Signals) -> None:
     process = subprocess.Popen(
@@ -402,8 +381,7 @@ def test_relay_script_runs_until_a_signal(stop_signal: signal.Signals) -> None:
         stderr=subprocess.PIPE,
     )
     try:
-        assert process.stdout is not None
-        url = _read_line_starting(process.stdout.fileno(), "open http://", 20).split()[1]
+        url = LineReader(process.stdout).next_starting("open http://", 20).split()[1]
         relay_url = url.replace("http://", "ws://") + "relay"
         with Browser(relay_url) as browser, Browser(relay_url) as leaving:
             for each in (browser, leaving):
@@ -419,6 +397,4 @@ def test_relay_script_runs_until_a_signal(stop_signal: signal.Signals) -> None:
         assert err == b"", err  # no traceback from a greenlet killed at shutdown
         assert out.decode().rstrip().endswith("stopped")
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+        stop_process(process)

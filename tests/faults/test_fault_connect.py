@@ -8,12 +8,12 @@ open: no socket, no greenlet.
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Callable
 
 import pytest
 from dummyserver import Conn, Server, frame, open_packet, polling_script, websocket_script
 from faultkit import Bound
+from helpers import free_port
 from servers import ServerFactory, ServerHandle, ServerKind
 
 import geventio
@@ -30,17 +30,11 @@ def _build(url: str, method: str, timeout: float = 5.0, **query: str) -> geventi
     return client
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.parametrize("method", METHODS)
 def test_refused_port(bound: Bound, method: str) -> None:
     """A refused port: ConnectError at once, without status or body."""
     with bound(1.0), pytest.raises(ConnectError) as info:
-        _build(f"http://127.0.0.1:{_free_port()}", method)
+        _build(f"http://127.0.0.1:{free_port()}", method)
     assert not isinstance(info.value, ConnectTimeout)
     assert (info.value.status, info.value.body) == (None, None)
 
