@@ -3,7 +3,7 @@
 Importing Locust monkey-patches the whole process (``gevent.monkey.patch_all()``), so this test
 process never imports ``locust`` nor ``geventio.contrib.locust``: every Locust run (headless,
 distributed with a master and two workers, ``--processes 2``) and the client's contract script run
-as subprocesses, each bounded by a timeout and killed in a ``finally``. Results are read from
+as subprocesses, each bounded by a timeout and stopped in a ``finally``. Results are read from
 Locust's ``--csv`` files.
 """
 
@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import csv
 import json
-import select
-import signal
-import socket
 import subprocess
 import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers import LineReader, free_port, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "locustfile.py"
@@ -40,43 +39,23 @@ RUN_LIMIT = 30.0
 
 @dataclass
 class Server:
-    process: subprocess.Popen[str]
+    process: subprocess.Popen[bytes]
     url: str
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after 5 s; the server exits 0 on SIGTERM."""
-        stop(self.process)
-
-
-def stop(process: subprocess.Popen[str]) -> None:
-    """SIGTERM, then SIGKILL after 5 s; closes the stdout pipe."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-    if process.stdout is not None:
-        process.stdout.close()
+        stop_process(self.process)
 
 
 def start_server() -> Server:
     """``geventio serve`` on a free port; returns once it printed its address line."""
-    process = subprocess.Popen(
-        SERVE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT
-    )
+    process = subprocess.Popen(SERVE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
     try:
-        assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], 15)
-        line = process.stdout.readline() if ready else ""
         prefix = "serving Engine.IO on "
-        assert line.startswith(prefix), f"geventio serve did not start: {line!r}"
-        address = line[len(prefix) :].strip()
-        return Server(process, address.removesuffix("/engine.io/"))
+        line = LineReader(process.stdout).next_starting(prefix, timeout=15)
+        return Server(process, line.removeprefix(prefix).removesuffix("/engine.io/"))
     except BaseException:
-        process.kill()
-        stop(process)
+        stop_process(process)
         raise
 
 
@@ -91,12 +70,24 @@ def server() -> Iterator[Server]:
         assert server.process.returncode == 0
 
 
-def free_port() -> int:
-    """A port nothing listens on (free a moment ago)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+@contextmanager
+def started(*commands: list[str], cwd: Path) -> Iterator[list[subprocess.Popen[str]]]:
+    """Start each command (stdout discarded, stderr piped as text); yield the processes.
+
+    On the way out, each one that still runs is stopped (SIGTERM, then SIGKILL).
+    """
+    processes: list[subprocess.Popen[str]] = []
+    try:
+        for command in commands:
+            processes.append(
+                subprocess.Popen(
+                    command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+                )
+            )
+        yield processes
+    finally:
+        for process in processes:
+            stop_process(process)
 
 
 @dataclass
@@ -368,49 +359,29 @@ def test_distributed_master_and_two_workers(server: Server, tmp_path: Path) -> N
     """A master and two workers on loopback; stats merged on the master; no failure."""
     locustfile = write(tmp_path / "users.py", ECHO_USERS)
     port = free_port()
-    master = subprocess.Popen(
-        locust_args(
-            locustfile,
-            tmp_path / "run",
-            "--master",
-            "--master-bind-host=127.0.0.1",
-            f"--master-bind-port={port}",
-            "--headless",
-            "--expect-workers=2",
-            "--expect-workers-max-wait=20",
-            "-u",
-            "12",
-            "-r",
-            "12",
-            "-t",
-            "3s",
-            "--host",
-            server.url,
-        ),
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    master_args = locust_args(
+        locustfile,
+        tmp_path / "run",
+        "--master",
+        "--master-bind-host=127.0.0.1",
+        f"--master-bind-port={port}",
+        "--headless",
+        "--expect-workers=2",
+        "--expect-workers-max-wait=20",
+        "-u",
+        "12",
+        "-r",
+        "12",
+        "-t",
+        "3s",
+        "--host",
+        server.url,
     )
     worker_args = [*LOCUST, "-f", str(locustfile), "--worker", "--master-host=127.0.0.1"]
-    workers = [
-        subprocess.Popen(
-            [*worker_args, f"--master-port={port}"],
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    try:
+    worker_args.append(f"--master-port={port}")
+    with started(master_args, worker_args, worker_args, cwd=tmp_path) as (master, *workers):
         _, master_err = master.communicate(timeout=RUN_LIMIT)
         worker_errs = [worker.communicate(timeout=15)[1] for worker in workers]
-    finally:
-        for process in (master, *workers):
-            if process.poll() is None:
-                process.kill()
-                process.communicate(timeout=5)
     assert master.returncode == 0, master_err
     for worker, err in zip(workers, worker_errs, strict=True):
         assert worker.returncode == 0, err
@@ -529,63 +500,70 @@ def test_failures_are_reported_and_exit_1(server: Server, tmp_path: Path) -> Non
 
 
 def test_server_death_is_reported(tmp_path: Path) -> None:
-    """The server dies mid-run: one failed close per user, then failed requests; exit 1."""
+    """The server dies mid-run: one failed close per user, then failed requests; exit 1.
+
+    No step waits for a guessed time. The server is killed once every user had an echo (the
+    locustfile writes a line to ``answered`` for each); the locustfile ends the run once every
+    user saw a request fail on its broken session, and Locust rewrote its CSV files since.
+    """
+    users = 4
+    answered = tmp_path / "answered"
     locustfile = write(
         tmp_path / "dying.py",
-        """
+        f"""
         from __future__ import annotations
 
+        import gevent
         from locust import constant, task
+        from locust.stats import CSV_STATS_INTERVAL_SEC
 
         from geventio.contrib.locust import EngineIOUser
+
+        broken: set[int] = set()  # the users that saw their session break
 
 
         class EchoUser(EngineIOUser):
             wait_time = constant(0.1)
+            answered = False
 
             @task
             def echo(self) -> None:
-                self.client.request("x", timeout=1, name="echo")
+                reply = self.client.request("x", timeout=1, name="echo")
+                if reply is not None and not self.answered:
+                    self.answered = True
+                    with open({str(answered)!r}, "a") as file:
+                        file.write("answered\\n")
+                elif reply is None and not self.client.connected:
+                    broken.add(id(self))
+                    if len(broken) == {users}:  # all the test needs was reported: quit as -t
+                        # does, once the CSV writer (every CSV_STATS_INTERVAL_SEC) wrote it
+                        runner = self.environment.runner
+                        gevent.spawn_later(2 * CSV_STATS_INTERVAL_SEC, runner.quit)
         """,
     )
+    limit = RUN_LIMIT - 10  # for the run (-t, a safety net) and for the users' first echoes
     dying = start_server()
+    command = locust_args(locustfile, tmp_path / "run", "--headless", "-u", str(users))
+    command += ["-r", str(users), "-t", f"{limit:g}s", "--host", dying.url]
     try:
-        locust = subprocess.Popen(
-            locust_args(
-                locustfile,
-                tmp_path / "run",
-                "--headless",
-                "-u",
-                "4",
-                "-r",
-                "4",
-                "-t",
-                "4s",
-                "--host",
-                dying.url,
-            ),
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            time.sleep(2.0)
+        with started(command, cwd=tmp_path) as (locust,):
+            deadline = time.monotonic() + limit
+            while not answered.exists() or len(answered.read_text().splitlines()) < users:
+                if locust.poll() is not None or time.monotonic() > deadline:
+                    locust.kill()
+                    raise AssertionError(f"not every user had an echo: {locust.communicate()}")
+                time.sleep(0.05)
             dying.process.kill()  # no goodbye: the sessions end without a CLOSE packet
             dying.process.wait(5)
             _, stderr = locust.communicate(timeout=RUN_LIMIT)
-        finally:
-            if locust.poll() is None:
-                locust.kill()
-                locust.communicate(timeout=5)
     finally:
         dying.stop()
     assert locust.returncode == 1, stderr
     assert_quiet(stderr)
     stats = Stats.read(tmp_path / "run")
-    assert stats.requests[("WS", "connect")] == 4
+    assert stats.requests[("WS", "connect")] == users
     assert stats.failures[("WS", "connect")] == 0
-    assert stats.failures[("WS", "close")] == 4
+    assert stats.failures[("WS", "close")] == users
     assert 0 < stats.failures[("WSC", "echo")] < stats.requests[("WSC", "echo")]
     errors = {(method, name): error for method, name, error, _ in stats.errors}
     assert errors.keys() == {("WS", "close"), ("WSC", "echo")}
