@@ -173,14 +173,19 @@ def test_example_list_is_complete() -> None:
 # -- the demo and the Flask upstream view -----------------------------------------------------
 
 
-def test_echo_demo_runs() -> None:
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLES / "echo.py")],
+def run_example(name: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run ``python examples/<name>.py`` to completion, output captured; killed past ``timeout``."""
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / f"{name}.py")],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         check=False,
     )
+
+
+def test_echo_demo_runs() -> None:
+    result = run_example("echo", timeout=60)
     assert result.returncode == 0, result.stderr
     assert "transport=websocket" in result.stdout
     assert "server says: 'welcome'" in result.stdout
@@ -214,13 +219,7 @@ def test_flask_view_calls_the_upstream_from_many_greenlets() -> None:
 
 
 def test_blocking_calls_from_many_greenlets() -> None:
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLES / "blocking_in_greenlet.py")],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = run_example("blocking_in_greenlet", timeout=30)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].endswith("(embedded echo server)")
