@@ -8,7 +8,6 @@ polling's absolute-form requests, ``CONNECT host:port`` for a tunnel.
 from __future__ import annotations
 
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -21,7 +20,7 @@ import gevent
 import gevent.socket
 import pytest
 import trustme
-from helpers import MODES, Mode, build
+from helpers import MODES, Mode, build, free_port
 from servers import ServerFactory, ServerHandle
 
 import geventio
@@ -126,13 +125,6 @@ def _echo(client: geventio.Client) -> None:
     assert client.receive(5) == b"\x00\xffbinary"
 
 
-def _refused_port() -> int:
-    """A local port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.parametrize("mode", MODES)
 def test_every_transport_through_the_proxy(
     clean_env: pytest.MonkeyPatch, proxy: ProxyProcess, server: ServerHandle, mode: Mode
@@ -209,7 +201,7 @@ def test_the_environment_names_the_proxy(
 def test_no_proxy_and_the_builder_bypass_the_environment(
     clean_env: pytest.MonkeyPatch, server: ServerHandle, mode: Mode
 ) -> None:
-    dead = f"http://127.0.0.1:{_refused_port()}"  # any use of the proxy would fail
+    dead = f"http://127.0.0.1:{free_port()}"  # any use of the proxy would fail
     clean_env.setenv("HTTP_PROXY", dead)
     with pytest.raises(ConnectError):
         build(geventio.ClientBuilder(server.url).timeout(5), mode)
@@ -237,7 +229,7 @@ def test_a_bad_proxy_in_the_environment_is_a_connect_error(
 def test_a_server_the_proxy_cannot_reach(
     clean_env: pytest.MonkeyPatch, proxy: ProxyProcess, mode: Mode
 ) -> None:
-    url = f"http://127.0.0.1:{_refused_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     builder = geventio.ClientBuilder(url).proxy(proxy.url).timeout(5)
     started = time.monotonic()
     with pytest.raises(ConnectError) as caught:
@@ -247,7 +239,7 @@ def test_a_server_the_proxy_cannot_reach(
 
 
 def test_a_proxy_that_is_down(clean_env: pytest.MonkeyPatch, py_server: ServerHandle) -> None:
-    dead = f"http://127.0.0.1:{_refused_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
     modes: list[Mode] = ["polling", "websocket"]
     for mode in modes:
         builder = geventio.ClientBuilder(py_server.url).proxy(dead).timeout(5)
