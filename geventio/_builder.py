@@ -15,7 +15,7 @@ from geventio._proxy import parse_proxy
 from geventio._url import parse_url
 from geventio.exceptions import EngineIOError
 
-__all__ = ["ClientBuilder", "connect"]
+__all__ = ["BUILDS", "ClientBuilder", "connect"]
 
 
 class ClientBuilder:
@@ -192,6 +192,15 @@ class ClientBuilder:
             except EngineIOError:
                 continue
         return attempts[-1]()
+
+
+#: The ``auto``/``websocket``/``polling`` choices of the CLI and ``EngineIOUser.transport``,
+#: and the builder method each one calls.
+BUILDS: Mapping[str, Callable[[ClientBuilder], Client]] = {
+    "auto": ClientBuilder.build,
+    "websocket": ClientBuilder.build_websocket,
+    "polling": ClientBuilder.build_polling,
+}
 
 
 def connect(

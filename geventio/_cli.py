@@ -45,6 +45,8 @@ from geventio._cli_common import (
     positive,
     print_error,
 )
+from geventio._url import normalize_path
+from geventio.contrib.server import TRANSPORTS, start_server, url_of
 
 __all__ = ["main"]
 
@@ -67,7 +69,7 @@ exit status:
 def _transport_list(text: str) -> tuple[str, ...]:
     """An argparse type: a comma-separated list of ``polling`` and ``websocket``."""
     names = tuple(name.strip() for name in text.split(",") if name.strip())
-    unknown = [name for name in names if name not in ("polling", "websocket")]
+    unknown = [name for name in names if name not in TRANSPORTS]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
             f"expected a comma-separated list of polling and websocket, got {text!r}"
@@ -115,7 +117,7 @@ def _add_serve(commands: argparse._SubParsersAction[Parser]) -> None:
     serve.add_argument(
         "--transports",
         type=_transport_list,
-        default=("polling", "websocket"),
+        default=TRANSPORTS,
         metavar="LIST",
         help="transports to offer, comma-separated (polling,websocket)",
     )
@@ -134,8 +136,6 @@ def _serve(args: argparse.Namespace) -> int:
         bound (status 1).
     """
     try:
-        from geventio.contrib.server import start_server, url_of  # noqa: PLC0415
-
         server = start_server(
             args.host,
             args.port,
@@ -156,8 +156,7 @@ def _serve(args: argparse.Namespace) -> int:
     stop = gevent.event.Event()
     handlers = [gevent.signal_handler(sig, stop.set) for sig in INTERRUPTED]
     try:
-        path = "/" + args.path.strip("/") + "/" if args.path.strip("/") else "/"
-        print(f"serving Engine.IO on {url_of(server)}{path}", flush=True)
+        print(f"serving Engine.IO on {url_of(server)}{normalize_path(args.path)}", flush=True)
         stop.wait()
     finally:
         for handler in handlers:

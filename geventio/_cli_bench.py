@@ -34,6 +34,7 @@ import gevent.lock
 import gevent.pool
 
 import geventio
+from geventio._builder import BUILDS
 from geventio._cli_common import (
     FAILURE,
     CommandError,
@@ -134,9 +135,7 @@ def run(args: argparse.Namespace) -> int:
     :raises CommandError: when the options are bad (before any client connects).
     """
     builder = make_builder(args)
-    build = {"auto": "build", "polling": "build_polling", "websocket": "build_websocket"}[
-        args.transport
-    ]
+    build = BUILDS[args.transport]
     unit = b"geventio" if args.binary else "geventio"
     payload: str | bytes = (unit * (args.size // len(unit) + 1))[: args.size]
     stats = Stats(asked=args.clients)
@@ -152,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
             with gate:
                 started = time.perf_counter()
                 try:
-                    client = getattr(copy.copy(builder).on_error(failures.append), build)()
+                    client = build(copy.copy(builder).on_error(failures.append))
                 except Exception as exc:  # counted, whatever it is
                     stats.error(exc, "connect")
                     return

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
 import geventio
+from geventio._builder import BUILDS
 
 __all__ = [
     "FAILURE",
@@ -113,7 +114,7 @@ def add_client_options(parser: argparse.ArgumentParser, *, default_transport: st
     parser.add_argument("url", metavar="URL", help="server URL: http, https, ws or wss")
     parser.add_argument(
         "--transport",
-        choices=("auto", "polling", "websocket"),
+        choices=tuple(BUILDS),
         default=default_transport,
         help=(
             "auto: polling handshake, then upgrade when offered; polling: never upgrade; "
@@ -196,13 +197,8 @@ def open_client(builder: geventio.ClientBuilder, transport: str, url: str) -> ge
 
     :raises CommandError: (status 1) when the session cannot be opened.
     """
-    build = {
-        "auto": builder.build,
-        "polling": builder.build_polling,
-        "websocket": builder.build_websocket,
-    }[transport]
     try:
-        return build()
+        return BUILDS[transport](builder)
     except geventio.EngineIOError as exc:
         raise CommandError(f"cannot connect to {url}: {describe(exc)}") from None
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-__all__ = ["Endpoint", "parse_url"]
+__all__ = ["Endpoint", "normalize_path", "parse_url"]
 
 _SCHEMES = {"http": False, "https": True, "ws": False, "wss": True}
 _DEFAULT_PATH = "/engine.io/"
@@ -56,6 +56,11 @@ class Endpoint:
         return f"{self.path}?{urlencode(params)}"
 
 
+def normalize_path(path: str) -> str:
+    """An Engine.IO path with a leading and a trailing slash (``engine.io`` -> ``/engine.io/``)."""
+    return "/" + path.strip("/") + "/" if path.strip("/") else "/"
+
+
 def parse_url(
     url: str, path: str | None = None, query: Mapping[str, str] | None = None
 ) -> Endpoint:
@@ -76,7 +81,7 @@ def parse_url(
     if path is None:
         path = parts.path if parts.path not in ("", "/") else _DEFAULT_PATH
     # as the JS client does: a leading and a trailing slash ("/engine.io" -> "/engine.io/")
-    path = "/" + path.strip("/") + "/" if path.strip("/") else "/"
+    path = normalize_path(path)
     params: list[tuple[str, str]] = []
     if parts.query:
         params.extend(parse_qsl(parts.query, keep_blank_values=True))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import gevent.event
 
 from geventio import Client, ClientBuilder, CloseReason, ConnectionClosed, EngineIOError, Timeout
+from geventio._builder import BUILDS
 
 if TYPE_CHECKING:
     from locust.event import EventHook
@@ -49,11 +50,7 @@ RECEIVE = "WSR"
 CALL = "WSC"
 
 #: ``transport`` values and the builder method each one calls.
-TRANSPORTS: Mapping[str, Callable[[ClientBuilder], Client]] = {
-    "auto": ClientBuilder.build,
-    "websocket": ClientBuilder.build_websocket,
-    "polling": ClientBuilder.build_polling,
-}
+TRANSPORTS: Mapping[str, Callable[[ClientBuilder], Client]] = BUILDS
 
 perf_counter = time.perf_counter
 
