@@ -88,7 +88,9 @@ class Client(Session):
 
         :raises ConnectionClosed: once the client is closed or closing, also while blocked.
         :raises TypeError: for any other type.
-        :raises ValueError: for text that UTF-8 cannot encode (a lone surrogate).
+        :raises ValueError: for text that UTF-8 cannot encode (a lone surrogate), or text holding
+            U+001E while the session is on polling (the polling record separator: the server
+            would split the message). Over WebSocket such text is sent intact.
         """
         self.emit(Packet(PacketId.MESSAGE, data))
 

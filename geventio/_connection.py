@@ -25,7 +25,13 @@ from typing import Final, Literal
 
 from geventio._handshake import CloseReason, Handshake, parse_handshake
 from geventio._packet import Packet, PacketId, decode_binary, decode_text, encode_ws
-from geventio._payload import MAX_PACKETS, decode_payload_prefix, encode_payload, take_batch
+from geventio._payload import (
+    MAX_PACKETS,
+    SEPARATOR,
+    decode_payload_prefix,
+    encode_payload,
+    take_batch,
+)
 from geventio.exceptions import ConnectionClosed, EngineIOError, ProtocolError
 
 __all__ = [
@@ -228,17 +234,30 @@ class Connection:
     def send(self, packet: Packet) -> None:
         """Queue a packet.
 
+        Text holding the record separator U+001E is refused while the session is on polling
+        (before an upgrade has completed): polling payloads are split on it, so the server would
+        read forged packets. On WebSocket, where each message is its own frame, it is sent as is.
+        The transport only ever changes from polling to WebSocket, so a packet accepted on
+        WebSocket never travels over polling.
+
         :raises ConnectionClosed: once :meth:`close` was called or the session ended.
-        :raises ValueError: for text that UTF-8 cannot encode (a lone surrogate).
+        :raises ValueError: for text that UTF-8 cannot encode (a lone surrogate), or text holding
+            U+001E on polling.
         """
         if self.state is State.CLOSED or self.state is State.CLOSING:
             raise ConnectionClosed(self.close_reason or CloseReason.CLIENT_DISCONNECT)
         data = packet.data
-        if isinstance(data, str) and not data.isascii():
-            try:
-                data.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                raise ValueError(f"text is not encodable as UTF-8: {exc}") from None
+        if isinstance(data, str):
+            if not data.isascii():
+                try:
+                    data.encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    raise ValueError(f"text is not encodable as UTF-8: {exc}") from None
+            if self.transport == "polling" and SEPARATOR in data:
+                raise ValueError(
+                    "text holding U+001E (the polling record separator) cannot be sent over "
+                    "polling: the server would split it into packets"
+                )
         self._queue(packet)
 
     def _queue(self, packet: Packet, *, first: bool = False) -> None:

@@ -107,7 +107,10 @@ class Session:
 
     def _start(self, *, reader: bool = True) -> None:
         o = self._opts
-        if any((o.on_open, o.on_data, o.on_packet, o.on_error, o.on_close, o.on_upgrade)):
+        # "is not None", never truthiness: a callable object may well be falsy (a recorder with
+        # __len__ == 0) and is still registered
+        callbacks = (o.on_open, o.on_data, o.on_packet, o.on_error, o.on_close, o.on_upgrade)
+        if any(callback is not None for callback in callbacks):
             self._dispatcher = Dispatcher(o.inbox_size)
         self._writer = gevent.spawn(self._guarded, self._write_loop)
         if reader:
