@@ -127,7 +127,10 @@ def _send_lines(client: geventio.Client, wait: float) -> None:
     """
     try:
         for line in _stdin_lines():
-            client.send(line)
+            try:
+                client.send(line)
+            except ValueError as exc:  # U+001E on polling, a lone surrogate: this line only
+                print(f"geventio: line not sent: {exc}", file=sys.stderr, flush=True)
     except geventio.ConnectionClosed:
         return
     if wait > 0:

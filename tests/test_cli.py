@@ -169,6 +169,16 @@ def test_connect_waits_after_the_end_of_input(echo_server: str) -> None:
     assert result.stderr.splitlines()[1:] == ["closed: client disconnect"]
 
 
+def test_connect_skips_a_line_that_cannot_be_sent(echo_server: str) -> None:
+    """A line holding U+001E cannot go over polling: one stderr line, and the rest is sent."""
+    stdin = "a\nb\x1ec\nd\n"
+    result = run_cli("connect", echo_server, "--transport", "polling", "--wait", "1", stdin=stdin)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "hi\na\nd\n"
+    assert "Traceback" not in result.stderr
+    assert "geventio: line not sent: text holding U+001E" in result.stderr
+
+
 def test_connect_no_proxy_ignores_the_environment(echo_server: str) -> None:
     dead = {**os.environ, "HTTP_PROXY": "http://127.0.0.1:1", "NO_PROXY": ""}
     command = [*GEVENTIO, "connect", echo_server, "--wait", "0.5"]
