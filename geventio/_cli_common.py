@@ -166,13 +166,18 @@ def add_client_options(parser: argparse.ArgumentParser, *, default_transport: st
 def make_builder(args: argparse.Namespace) -> geventio.ClientBuilder:
     """A ClientBuilder for the options of :func:`add_client_options`; does not connect.
 
-    :raises CommandError: (status 2) for a bad URL, or a CA file that cannot be read.
+    :raises CommandError: (status 2) for a bad URL, header or query parameter, or a CA file
+        that cannot be read.
     """
     try:
         builder = geventio.ClientBuilder(args.url)
     except ValueError as exc:
         raise CommandError(f"bad URL {args.url!r}: {exc}", USAGE_ERROR) from None
-    builder = builder.headers(dict(args.header)).query(dict(args.query)).timeout(args.timeout)
+    try:
+        builder = builder.headers(dict(args.header)).query(dict(args.query))
+    except ValueError as exc:  # a header or query parameter that cannot be sent
+        raise CommandError(str(exc), USAGE_ERROR) from None
+    builder = builder.timeout(args.timeout)
     if args.proxy is not None or args.no_proxy:
         try:
             builder = builder.proxy(args.proxy)

@@ -373,6 +373,24 @@ def test_the_console_script_is_installed() -> None:
         ),
         pytest.param(("connect", "http://x", "-H", "no colon"), 2, "Name: value", id="header"),
         pytest.param(
+            ("connect", "http://x", "-H", "X-A: \u20ac"),
+            2,
+            "invalid value for header 'X-A': '\u20ac' is not latin-1",
+            id="header not latin-1",
+        ),
+        pytest.param(
+            ("bench", "http://x", "-H", "X A: 1"), 2, "invalid header name 'X A'", id="header name"
+        ),
+        pytest.param(
+            ("connect", "http://x", "-H", "X-A: a\x1bb"),
+            2,
+            "invalid value for header 'X-A': control character '\\x1b'",
+            id="header escape",
+        ),
+        pytest.param(
+            ("connect", "http://x/a b/"), 2, "invalid path '/a b/'", id="path with a space"
+        ),
+        pytest.param(
             ("connect", "http://x", "--ca", "a", "--insecure"), 2, "not allowed", id="tls"
         ),
         pytest.param(("bench", "http://x", "--clients", "0"), 2, "at least 1", id="no clients"),
