@@ -20,6 +20,7 @@ __all__ = [
     "CommandError",
     "Parser",
     "add_client_options",
+    "escape_controls",
     "make_builder",
     "number_type",
     "open_client",
@@ -58,9 +59,22 @@ class Parser(argparse.ArgumentParser):
         sys.exit(USAGE_ERROR)
 
 
+#: ``str.translate`` table: each control character (C0, DEL, C1) to its ``\xNN`` escape.
+_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
+
+
+def escape_controls(text: str) -> str:
+    r"""``text`` with each control character (C0, DEL, C1: ``ESC``, ``CR``, ``BEL``, ``CSI``...)
+    written as ``\xNN``; printable text, non-ASCII included, is kept as it is."""
+    return text.translate(_CONTROLS)
+
+
 def print_error(message: str) -> None:
-    """Print ``geventio: error: <message>`` to stderr, on exactly one line."""
-    message = " ".join(str(message).split())
+    """Print ``geventio: error: <message>`` to stderr, on exactly one line.
+
+    Runs of whitespace become one space; other control characters are escaped.
+    """
+    message = escape_controls(" ".join(str(message).split()))
     print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
 
 
