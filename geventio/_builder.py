@@ -130,10 +130,12 @@ class ClientBuilder:
     ) -> ClientBuilder:
         """Connect through an HTTP proxy, whatever the environment says.
 
-        By default the proxy comes from ``HTTP_PROXY`` / ``HTTPS_PROXY`` and ``NO_PROXY`` (their
-        lowercase names win), as curl and requests read them. Polling over http sends
-        absolute-form requests to the proxy; ws, wss and polling over https go through a
-        ``CONNECT`` tunnel. Credentials in the URL are sent as ``Proxy-Authorization: Basic``.
+        By default the proxy comes from ``HTTP_PROXY`` / ``HTTPS_PROXY`` and ``NO_PROXY``, read
+        as the standard library and requests read them: their lowercase names win, even when
+        empty (``http_proxy=""`` means no proxy, whatever ``HTTP_PROXY`` says). Polling over
+        http sends absolute-form requests to the proxy; ws, wss and polling over https go
+        through a ``CONNECT`` tunnel. Credentials in the URL are sent as
+        ``Proxy-Authorization: Basic``.
 
         :param url: ``http://[user:password@]host[:port]``, or ``None`` to connect directly and
             ignore the environment.
