@@ -114,3 +114,28 @@ def test_a_query_that_cannot_be_sent_is_refused(bound: Bound, method: str) -> No
         with pytest.raises(ValueError, match="invalid query parameter 'room'"):
             _open(geventio.ClientBuilder(server.url).timeout(1).query({"room": "\udcff"}), method)
         assert server.conns == []
+
+
+class FalsyHeaders:
+    """A headers callable that is false as a value (``len() == 0``): still a callable."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __len__(self) -> int:
+        return 0
+
+    def __call__(self) -> dict[str, str]:
+        self.calls += 1
+        return {"X-A": "called"}
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_falsy_headers_callable_is_called_at_each_connect(bound: Bound, method: str) -> None:
+    headers = FalsyHeaders()
+    for connects in (1, 2):
+        with SCRIPTS[method]() as server, bound(2.0):
+            builder = geventio.ClientBuilder(server.url).timeout(1).headers(headers)
+            _open(builder, method)
+            assert server.requests[0].headers["x-a"] == "called"
+            assert headers.calls == connects
