@@ -209,6 +209,23 @@ def test_import_geventio_does_not_import_locust() -> None:
     assert result.returncode == 0, result.stderr
 
 
+def test_import_geventio_is_lazy() -> None:
+    """``import geventio`` imports neither ssl nor urllib3; each public name is there on use."""
+    code = (
+        "import sys, geventio; "
+        "assert not {'ssl', 'urllib3', 'wsproto'} & set(sys.modules), sorted(sys.modules); "
+        "assert set(geventio.__all__) <= set(dir(geventio)); "
+        "from geventio import *; "
+        "assert all(getattr(geventio, name) is not None for name in geventio.__all__); "
+        "assert ClientBuilder.__module__ == 'geventio._builder'; "
+        "assert issubclass(ConnectTimeout, ConnectError)"
+    )
+    result = run([sys.executable, "-c", code], ROOT)
+    assert result.returncode == 0, result.stderr
+    missing = [sys.executable, "-c", "import geventio; geventio.NoSuchName"]
+    assert "has no attribute 'NoSuchName'" in run(missing, ROOT).stderr
+
+
 def test_a_script_may_import_contrib_locust_first(server: Server, tmp_path: Path) -> None:
     """``from geventio.contrib.locust import ...`` as a plain script's first line: Locust must
     patch before ``ssl`` and urllib3 are imported (it used to fail with a RecursionError in
