@@ -108,6 +108,13 @@ def test_a_path_that_cannot_be_sent_is_refused(bound: Bound, method: str, path: 
 
 
 @pytest.mark.parametrize("method", METHODS)
+def test_a_percent_encoded_path_reaches_the_server_as_it_is(bound: Bound, method: str) -> None:
+    with SCRIPTS[method]() as server, bound(2.0):
+        _open(geventio.ClientBuilder(server.url).timeout(1).path("/caf%C3%A9/"), method)
+        assert server.requests[0].target.startswith("/caf%C3%A9/?")
+
+
+@pytest.mark.parametrize("method", METHODS)
 def test_a_query_that_cannot_be_sent_is_refused(bound: Bound, method: str) -> None:
     """A lone surrogate cannot be percent-encoded as UTF-8: refused by ``query()``."""
     with SCRIPTS[method]() as server, bound(2.0):
