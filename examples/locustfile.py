@@ -35,10 +35,10 @@ class EchoUser(EngineIOUser):
     @task(2)
     def send(self) -> None:
         """Fire and forget: the echo is reported as a received message."""
-        self.client.send("hello")
+        self.eio.send("hello")
 
     @task(3)
     def echo(self) -> None:
         """A request and its reply: the echo carrying this request's id."""
         payload = f"echo {next(self._ids)}"
-        self.client.request(payload, match=lambda reply: reply == payload, timeout=5, name="echo")
+        self.eio.request(payload, match=lambda reply: reply == payload, timeout=5, name="echo")

@@ -9,10 +9,11 @@ from typing import Any
 
 from geventio._client import Client
 from geventio._handshake import CloseReason, Handshake
+from geventio._headers import check_path, check_query, checked_headers
 from geventio._mailbox import HeadersOption, Message, Options
 from geventio._packet import Packet
 from geventio._proxy import parse_proxy
-from geventio._url import parse_url
+from geventio._url import Endpoint, parse_url
 from geventio.exceptions import EngineIOError
 
 __all__ = ["BUILDS", "ClientBuilder", "connect"]
@@ -24,12 +25,17 @@ class ClientBuilder:
     Every option method returns the builder. A builder can build many clients; each ``build*``
     makes a new one.
 
+    Whatever goes on the wire (the URL's path and query, :meth:`path`, :meth:`query`,
+    :meth:`headers`) is checked when it is given, by one rule for both transports (see
+    :meth:`headers`), so that the polling requests and the WebSocket handshake carry the same.
+
     :param url: ``http``, ``https``, ``ws`` or ``wss`` URL of the server.
-    :raises ValueError: at once, for any other scheme or a URL without a host.
+    :raises ValueError: at once, for any other scheme, a URL without a host, or a path or query
+        that cannot be sent (see :meth:`path` and :meth:`query`).
     """
 
     def __init__(self, url: str) -> None:
-        parse_url(url)
+        _checked(parse_url(url))
         self._options = Options(url=url)
 
     def _set(self, **changes: Any) -> ClientBuilder:
@@ -40,20 +46,36 @@ class ClientBuilder:
         """The Engine.IO path.
 
         Default: the URL's path if it is not empty or ``/``, else ``/engine.io/``.
+
+        :raises ValueError: for a character outside printable ASCII (a space, a control, a
+            non-ASCII letter): percent-encode it (``/%C3%A9/`` for ``/é/``).
         """
-        parse_url(self._options.url, path)
+        _checked(parse_url(self._options.url, path))
         return self._set(path=path)
 
     def query(self, query: Mapping[str, str]) -> ClientBuilder:
-        """Extra query parameters for every request."""
-        return self._set(query={str(k): str(v) for k, v in query.items()})
+        """Extra query parameters for every request (percent-encoded as UTF-8).
+
+        :raises ValueError: for a key or value UTF-8 cannot encode (a lone surrogate).
+        """
+        params = {str(k): str(v) for k, v in query.items()}
+        check_query(params.items())
+        return self._set(query=params)
 
     def headers(self, headers: HeadersOption) -> ClientBuilder:
         """Headers for every polling request and the WebSocket handshake.
 
-        :param headers: a mapping, or a callable returning one, called at each connect.
+        The rule, the same on both transports (h11's, RFC 7230): a name is a token (letters,
+        digits and ``!#$%&'*+-.^_`|~``); a value is empty or printable characters (ASCII, or
+        latin-1 ``0x80``-``0xFF``) with spaces or tabs only between them: no leading or
+        trailing whitespace, no CR, LF, NUL or other control.
+
+        :param headers: a mapping, or a callable returning one, called at each connect (its
+            headers are checked there: ``build*()`` then raises the ``ValueError``).
+        :raises ValueError: for a header that breaks the rule; the message names it.
+        :raises TypeError: for a name or value that is not a ``str``.
         """
-        return self._set(headers=headers if callable(headers) else dict(headers))
+        return self._set(headers=headers if callable(headers) else checked_headers(headers))
 
     def tls_config(self, context: ssl.SSLContext) -> ClientBuilder:
         """The TLS context for both transports (CA, client certificate, verification)."""
@@ -108,10 +130,12 @@ class ClientBuilder:
     ) -> ClientBuilder:
         """Connect through an HTTP proxy, whatever the environment says.
 
-        By default the proxy comes from ``HTTP_PROXY`` / ``HTTPS_PROXY`` and ``NO_PROXY`` (their
-        lowercase names win), as curl and requests read them. Polling over http sends
-        absolute-form requests to the proxy; ws, wss and polling over https go through a
-        ``CONNECT`` tunnel. Credentials in the URL are sent as ``Proxy-Authorization: Basic``.
+        By default the proxy comes from ``HTTP_PROXY`` / ``HTTPS_PROXY`` and ``NO_PROXY``, read
+        as the standard library and requests read them: their lowercase names win, even when
+        empty (``http_proxy=""`` means no proxy, whatever ``HTTP_PROXY`` says). Polling over
+        http sends absolute-form requests to the proxy; ws, wss and polling over https go
+        through a ``CONNECT`` tunnel. Credentials in the URL are sent as
+        ``Proxy-Authorization: Basic``.
 
         :param url: ``http://[user:password@]host[:port]``, or ``None`` to connect directly and
             ignore the environment.
@@ -151,6 +175,8 @@ class ClientBuilder:
 
         :raises ConnectError: the session could not be opened (``ConnectTimeout`` past timeout).
         :raises ProtocolError: the server's handshake was invalid.
+        :raises ValueError: a header returned by the headers callable breaks the rule of
+            :meth:`headers` (before anything is sent); so do all the ``build*`` methods.
         """
         client = Client(self._options)
         client._open_polling("try")
@@ -192,6 +218,15 @@ class ClientBuilder:
             except EngineIOError:
                 continue
         return attempts[-1]()
+
+
+def _checked(endpoint: Endpoint) -> None:
+    """Check that the path and the query of ``endpoint`` can be sent.
+
+    :raises ValueError: naming the path or the query parameter.
+    """
+    check_path(endpoint.path)
+    check_query(endpoint.query)
 
 
 #: The ``auto``/``websocket``/``polling`` choices of the CLI and ``EngineIOUser.transport``,

@@ -20,6 +20,7 @@ __all__ = [
     "CommandError",
     "Parser",
     "add_client_options",
+    "escape_controls",
     "make_builder",
     "number_type",
     "open_client",
@@ -58,9 +59,22 @@ class Parser(argparse.ArgumentParser):
         sys.exit(USAGE_ERROR)
 
 
+#: ``str.translate`` table: each control character (C0, DEL, C1) to its ``\xNN`` escape.
+_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
+
+
+def escape_controls(text: str) -> str:
+    r"""``text`` with each control character (C0, DEL, C1: ``ESC``, ``CR``, ``BEL``, ``CSI``...)
+    written as ``\xNN``; printable text, non-ASCII included, is kept as it is."""
+    return text.translate(_CONTROLS)
+
+
 def print_error(message: str) -> None:
-    """Print ``geventio: error: <message>`` to stderr, on exactly one line."""
-    message = " ".join(str(message).split())
+    """Print ``geventio: error: <message>`` to stderr, on exactly one line.
+
+    Runs of whitespace become one space; other control characters are escaped.
+    """
+    message = escape_controls(" ".join(str(message).split()))
     print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
 
 
@@ -166,13 +180,18 @@ def add_client_options(parser: argparse.ArgumentParser, *, default_transport: st
 def make_builder(args: argparse.Namespace) -> geventio.ClientBuilder:
     """A ClientBuilder for the options of :func:`add_client_options`; does not connect.
 
-    :raises CommandError: (status 2) for a bad URL, or a CA file that cannot be read.
+    :raises CommandError: (status 2) for a bad URL, header or query parameter, or a CA file
+        that cannot be read.
     """
     try:
         builder = geventio.ClientBuilder(args.url)
     except ValueError as exc:
         raise CommandError(f"bad URL {args.url!r}: {exc}", USAGE_ERROR) from None
-    builder = builder.headers(dict(args.header)).query(dict(args.query)).timeout(args.timeout)
+    try:
+        builder = builder.headers(dict(args.header)).query(dict(args.query))
+    except ValueError as exc:  # a header or query parameter that cannot be sent
+        raise CommandError(str(exc), USAGE_ERROR) from None
+    builder = builder.timeout(args.timeout)
     if args.proxy is not None or args.no_proxy:
         try:
             builder = builder.proxy(args.proxy)

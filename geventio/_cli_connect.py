@@ -6,6 +6,10 @@ it is, binary as ``<binary N bytes: HEX>`` (the first 64 bytes, then ``...``). S
 stderr: ``connected (sid=..., transport=...)`` once open, and ``closed: <reason>`` at the end,
 so stdout carries only messages.
 
+On a terminal, control characters that the server sent (C0, DEL and C1, such as ``ESC``) are
+shown escaped (``\\x1b``), so that a server cannot drive the terminal; the rest of the text,
+non-ASCII included, is shown as it is. Into a pipe or a file, text is written raw.
+
 End of input disconnects (after ``--wait`` seconds, in which replies are still printed) and
 exits 0. A close by the server exits 0 (``server disconnect`` or ``transport close``), a broken
 session 1 (``ping timeout``, ``transport error``).
@@ -22,7 +26,7 @@ import os
 import stat
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TextIO
 
 import gevent
 
@@ -31,6 +35,7 @@ from geventio._cli_common import (
     FAILURE,
     add_client_options,
     describe,
+    escape_controls,
     make_builder,
     open_client,
     seconds,
@@ -78,12 +83,13 @@ def run(args: argparse.Namespace) -> int:
     builder = make_builder(args).on_error(errors.append)
     client = open_client(builder, args.transport, args.url)
     reader = None
+    terminal = _isatty(sys.stdout)
     try:
         _status(f"connected (sid={client.sid}, transport={client.transport})")
         reader = gevent.spawn(_send_lines, client, args.wait)
         try:
             for message in client:
-                print(format_message(message), flush=True)
+                print(format_message(message, terminal=terminal), flush=True)
         except BrokenPipeError:  # stdout's reader went away (``| head -1``): stop quietly
             _silence_stdout()
             client.disconnect()
@@ -98,17 +104,30 @@ def run(args: argparse.Namespace) -> int:
     return FAILURE if reason in FAILED else 0
 
 
-def format_message(message: str | bytes) -> str:
-    """A received message as printed: text as it is, binary as ``<binary N bytes: HEX>``."""
+def format_message(message: str | bytes, *, terminal: bool = False) -> str:
+    """A received message as printed: text as it is, binary as ``<binary N bytes: HEX>``.
+
+    :param terminal: the text goes to a terminal: escape its control characters
+        (:func:`escape_controls`).
+    """
     if isinstance(message, str):
-        return message
+        return escape_controls(message) if terminal else message
     shown = message[:HEX_SHOWN].hex()
     more = "..." if len(message) > HEX_SHOWN else ""
     return f"<binary {len(message)} bytes: {shown}{more}>"
 
 
 def _status(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    """Print a status line to stderr; it may hold server text (the sid, an error)."""
+    print(escape_controls(line) if _isatty(sys.stderr) else line, file=sys.stderr, flush=True)
+
+
+def _isatty(stream: TextIO | None) -> bool:
+    """Whether ``stream`` is a terminal (``False`` for ``None`` or a closed stream)."""
+    try:
+        return stream is not None and stream.isatty()
+    except (ValueError, OSError):  # closed
+        return False
 
 
 def _silence_stdout() -> None:

@@ -21,6 +21,7 @@ from geventio._connection import (
     Upgrade,
 )
 from geventio._handshake import CloseReason
+from geventio._headers import checked_headers
 from geventio._mailbox import CLOSED, Message, Options
 from geventio._packet import Packet, PacketId
 from geventio._session import Session
@@ -171,8 +172,13 @@ class Client(Session):
     # -- opening ----------------------------------------------------------------------------
 
     def _resolve_headers(self) -> dict[str, str]:
+        """The headers for this connect: the builder's, or what its callable returns now.
+
+        :raises ValueError: (or ``TypeError``) for a header the callable returned that breaks
+            the rule of :meth:`ClientBuilder.headers`; nothing was sent.
+        """
         headers = self._opts.headers
-        return dict(headers() if callable(headers) else headers)
+        return checked_headers(headers() if callable(headers) else headers)
 
     def _open_polling(self, upgrade: Literal["no", "try", "require"]) -> None:
         """Handshake over polling, start the greenlets, then upgrade as asked; cleans up on error.

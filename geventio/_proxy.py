@@ -4,13 +4,16 @@ A client goes through an HTTP proxy when the builder says so (``ClientBuilder.pr
 default, when the environment does, as curl and requests read it:
 
 - ``http_proxy`` / ``HTTP_PROXY`` for ``http`` and ``ws`` URLs, ``https_proxy`` /
-  ``HTTPS_PROXY`` for ``https`` and ``wss`` URLs (the lowercase name wins). In a CGI process
-  (``REQUEST_METHOD`` is set) ``HTTP_PROXY`` is ignored, as in requests: there it may come from a
-  client's ``Proxy:`` header ("httpoxy"). ``ALL_PROXY`` is not read: it is most often a SOCKS
-  proxy, which geventio does not speak;
-- ``no_proxy`` / ``NO_PROXY``: hosts reached directly, a comma-separated list of names (a name
-  also covers its subdomains; a leading ``.`` or ``*.`` is ignored), IP addresses, CIDR networks,
-  each optionally with ``:port``; ``*`` alone means every host.
+  ``HTTPS_PROXY`` for ``https`` and ``wss`` URLs. The variables are read exactly as the standard
+  library's ``urllib.request.getproxies_environment()`` (and so requests) reads them: the
+  lowercase name wins, even set to an empty value, which means "no proxy" (``http_proxy=""``
+  with ``HTTP_PROXY=http://p:1`` connects directly); an empty uppercase one is as unset. A blank
+  value (only spaces) counts as empty. In a CGI process (``REQUEST_METHOD`` is set) ``HTTP_PROXY``
+  is ignored: there it may come from a client's ``Proxy:`` header ("httpoxy"). ``ALL_PROXY`` is
+  not read: it is most often a SOCKS proxy, which geventio does not speak;
+- ``no_proxy`` / ``NO_PROXY`` (read the same way): hosts reached directly, a comma-separated
+  list of names (a name also covers its subdomains; a leading ``.`` or ``*.`` is ignored), IP
+  addresses, CIDR networks, each optionally with ``:port``; ``*`` alone means every host.
 
 Polling over ``http`` sends absolute-form requests to the proxy; everything else (``ws``, ``wss``,
 polling over ``https``) goes through a ``CONNECT`` tunnel. Credentials in the proxy URL
@@ -25,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["Proxy", "TunnelReply", "parse_proxy", "redact", "select_proxy"]
+__all__ = ["Proxy", "TunnelReply", "parse_proxy", "proxy_environment", "redact", "select_proxy"]
 
 #: The longest CONNECT reply head accepted (status line and headers).
 MAX_REPLY_HEAD = 16 * 1024
@@ -111,11 +114,9 @@ def select_proxy(
     :raises ValueError: for a proxy URL :func:`parse_proxy` refuses.
     """
     if from_env:
-        names = ["https_proxy", "HTTPS_PROXY"] if secure else ["http_proxy", "HTTP_PROXY"]
-        if "REQUEST_METHOD" in environ:  # CGI: HTTP_PROXY may be a client's Proxy: header
-            names = [n for n in names if n != "HTTP_PROXY"]
-        configured = _first(environ, names)
-        no_proxy = _first(environ, ("no_proxy", "NO_PROXY"))
+        found = proxy_environment(environ)
+        configured = found.get("https" if secure else "http")
+        no_proxy = found.get("no")
     if not configured:
         return None
     if no_proxy and bypasses(host, port, no_proxy.replace(" ", ",").split(",")):
@@ -123,8 +124,28 @@ def select_proxy(
     return parse_proxy(configured)
 
 
-def _first(environ: Mapping[str, str], names: Iterable[str]) -> str | None:
-    return next((environ[n] for n in names if environ.get(n, "").strip()), None)
+def proxy_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The ``<scheme>_proxy`` variables of ``environ`` as ``{scheme: value}`` (``no`` too).
+
+    The rules of ``urllib.request.getproxies_environment()``, over any mapping: any case of
+    the name is read, then the names ending in lowercase ``_proxy`` are read again and win; an
+    empty (or blank) one of those removes the scheme. In a CGI process (``REQUEST_METHOD``),
+    only a lowercase ``http_proxy`` gives ``http``.
+    """
+    found: dict[str, str] = {}
+    for name, value in environ.items():
+        if value.strip() and name.lower().endswith("_proxy"):
+            found[name.lower()[: -len("_proxy")]] = value
+    if "REQUEST_METHOD" in environ:  # CGI: HTTP_PROXY may be a client's Proxy: header
+        found.pop("http", None)
+    for name, value in environ.items():
+        if name.endswith("_proxy"):
+            scheme = name.lower()[: -len("_proxy")]
+            if value.strip():
+                found[scheme] = value
+            else:
+                found.pop(scheme, None)
+    return found
 
 
 def bypasses(host: str, port: int, entries: Iterable[str]) -> bool:

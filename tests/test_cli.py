@@ -20,6 +20,7 @@ from servers import ServerFactory, ServerHandle
 
 import geventio
 from geventio._cli_bench import percentile
+from geventio._cli_common import print_error
 from geventio._cli_connect import format_message
 
 GEVENTIO = [sys.executable, "-m", "geventio"]
@@ -199,6 +200,48 @@ def test_connect_no_proxy_ignores_the_environment(echo_server: str) -> None:
     assert (result.returncode, result.stdout) == (0, "hi\nx\n"), result.stderr
 
 
+#: Text that drives a terminal (clear screen, set the title, bell, CSI as C1, DEL; a tab is a
+#: control too), and text that must stay as it is (a non-ASCII letter, a snowman, a backslash).
+NASTY = "a\x1b[2J\x1b]0;pwned\x07 \u00e9 \u2603 \\ \x9b31m\x7f\t."
+NASTY_ON_A_TERMINAL = "a\\x1b[2J\\x1b]0;pwned\\x07 \u00e9 \u2603 \\ \\x9b31m\\x7f\\x09."
+
+
+def test_connect_escapes_control_characters_on_a_terminal(echo_server: str) -> None:
+    """stdout is a terminal (a pty): what the server sends is shown with its controls escaped."""
+    master, slave = os.openpty()
+    proc = subprocess.Popen(
+        [*GEVENTIO, "connect", echo_server, "--transport", "websocket"],
+        stdin=subprocess.PIPE,
+        stdout=slave,
+        stderr=subprocess.PIPE,
+    )
+    os.close(slave)
+    try:
+        with os.fdopen(master, "rb", buffering=0) as terminal:
+            out = LineReader(terminal)
+            assert LineReader(proc.stderr).next().startswith("connected (")
+            assert proc.stdin is not None
+            proc.stdin.write(NASTY.encode() + b"\n")
+            proc.stdin.flush()
+            assert out.next() == "hi\r"  # the greeting; the pty writes a line end as CRLF
+            assert out.next() == NASTY_ON_A_TERMINAL + "\r"
+            proc.stdin.close()
+            assert proc.wait(timeout=15) == 0
+    finally:
+        stop_process(proc)
+
+
+def test_connect_prints_raw_into_a_pipe(echo_server: str) -> None:
+    """stdout is not a terminal: the text is written as received, for other programs."""
+    with process("connect", echo_server, "--transport", "websocket") as (proc, out, err):
+        assert err.next().startswith("connected (")
+        assert proc.stdin is not None
+        proc.stdin.write(NASTY.encode() + b"\n")
+        proc.stdin.flush()
+        assert [out.next(), out.next()] == ["hi", NASTY]
+        assert finish(proc) == (0, "", "closed: client disconnect\n")
+
+
 def test_connect_headers_and_binary_messages(py_server: ServerHandle) -> None:
     with process(
         "connect", py_server.url, "-H", "X-Token: s3cret", "-H", "X-Other:1", "-q", "room=a"
@@ -327,6 +370,15 @@ def test_format_message() -> None:
     assert format_message("text\ttab") == "text\ttab"
     assert format_message(b"\x00\xff") == "<binary 2 bytes: 00ff>"
     assert format_message(b"") == "<binary 0 bytes: >"
+    assert format_message(NASTY, terminal=True) == NASTY_ON_A_TERMINAL
+    assert format_message("caf\u00e9\r\n", terminal=True) == "caf\u00e9\\x0d\\x0a"
+    assert format_message(b"\x1b", terminal=True) == "<binary 1 bytes: 1b>"
+
+
+def test_an_error_line_holds_no_control_character(capsys: pytest.CaptureFixture[str]) -> None:
+    """A server's text in an error (a body, a reason) cannot drive the terminal either."""
+    print_error("refused:\r\n  \x1b[2Jgone\x07 caf\u00e9")
+    assert capsys.readouterr().err == "geventio: error: refused: \\x1b[2Jgone\\x07 caf\u00e9\n"
 
 
 # =========================================================================
@@ -382,6 +434,24 @@ def test_the_console_script_is_installed() -> None:
             id="missing CA file",
         ),
         pytest.param(("connect", "http://x", "-H", "no colon"), 2, "Name: value", id="header"),
+        pytest.param(
+            ("connect", "http://x", "-H", "X-A: \u20ac"),
+            2,
+            "invalid value for header 'X-A': '\u20ac' is not latin-1",
+            id="header not latin-1",
+        ),
+        pytest.param(
+            ("bench", "http://x", "-H", "X A: 1"), 2, "invalid header name 'X A'", id="header name"
+        ),
+        pytest.param(
+            ("connect", "http://x", "-H", "X-A: a\x1bb"),
+            2,
+            "invalid value for header 'X-A': control character '\\x1b'",
+            id="header escape",
+        ),
+        pytest.param(
+            ("connect", "http://x/a b/"), 2, "invalid path '/a b/'", id="path with a space"
+        ),
         pytest.param(
             ("connect", "http://x", "--ca", "a", "--insecure"), 2, "not allowed", id="tls"
         ),

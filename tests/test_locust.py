@@ -10,10 +10,12 @@ Locust's ``--csv`` files.
 from __future__ import annotations
 
 import csv
+import http.server
 import json
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -205,6 +207,146 @@ def test_import_geventio_does_not_import_locust() -> None:
     code = "import sys, geventio, geventio.contrib; assert 'locust' not in sys.modules"
     result = run([sys.executable, "-c", code], ROOT)
     assert result.returncode == 0, result.stderr
+
+
+def test_import_geventio_is_lazy() -> None:
+    """``import geventio`` imports neither ssl nor urllib3; each public name is there on use."""
+    code = (
+        "import sys, geventio; "
+        "assert not {'ssl', 'urllib3', 'wsproto'} & set(sys.modules), sorted(sys.modules); "
+        "assert set(geventio.__all__) <= set(dir(geventio)); "
+        "from geventio import *; "
+        "assert all(getattr(geventio, name) is not None for name in geventio.__all__); "
+        "assert ClientBuilder.__module__ == 'geventio._builder'; "
+        "assert issubclass(ConnectTimeout, ConnectError)"
+    )
+    result = run([sys.executable, "-c", code], ROOT)
+    assert result.returncode == 0, result.stderr
+    missing = [sys.executable, "-c", "import geventio; geventio.NoSuchName"]
+    assert "has no attribute 'NoSuchName'" in run(missing, ROOT).stderr
+
+
+def test_a_script_may_import_contrib_locust_first(server: Server, tmp_path: Path) -> None:
+    """``from geventio.contrib.locust import ...`` as a plain script's first line: Locust must
+    patch before ``ssl`` and urllib3 are imported (it used to fail with a RecursionError in
+    ``ssl``), and the session then works."""
+    script = write(
+        tmp_path / "first.py",
+        """\
+        from geventio.contrib.locust import EngineIOUser
+        import sys
+
+        import geventio
+
+        assert EngineIOUser.abstract
+        with geventio.ClientBuilder(sys.argv[1]).timeout(5).build() as client:  # auto: both
+            client.send("first")
+            assert client.receive(timeout=5) == "first"
+            assert client.transport == "websocket"
+        print("script ok")
+        """,
+    )
+    result = run([sys.executable, "-W", "error::Warning", str(script), server.url], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "script ok"
+    assert_quiet(result.stderr)
+
+
+@pytest.fixture
+def http_server() -> Iterator[str]:
+    """A small HTTP server in a thread of this process, answering ``200 ok``; yields its URL."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+def test_engineio_user_combines_with_http_user(
+    server: Server, http_server: str, tmp_path: Path
+) -> None:
+    """``class U(EngineIOUser, HttpUser)`` (and the other order, and FastHttpUser): ``client``
+    is the HTTP session, ``eio`` the Engine.IO one, and both report samples."""
+    locustfile = write(
+        tmp_path / "both.py",
+        f"""
+        from __future__ import annotations
+
+        from locust import HttpUser, constant, task
+        from locust.clients import HttpSession
+        from locust.contrib.fasthttp import FastHttpSession, FastHttpUser
+
+        from geventio.contrib.locust import EngineIOUser, LocustClient
+
+
+        class Tasks(EngineIOUser):
+            abstract = True
+            fixed_count = 1  # one user of each class below
+            transport = "websocket"
+            wait_time = constant(0.05)
+            session: type = HttpSession
+
+            def on_start(self) -> None:
+                super().on_start()
+                assert isinstance(self.client, self.session), self.client
+                assert isinstance(self.eio, LocustClient), self.eio
+
+            @task
+            def page(self) -> None:
+                with self.client.get("{http_server}/page", name="page", catch_response=True) as r:
+                    assert r.text == "ok", r.text
+
+            @task
+            def echo(self) -> None:
+                assert self.eio.request("hi", match=lambda m: m == "hi", name="echo") == "hi"
+
+
+        class Both(Tasks, HttpUser):
+            pass
+
+
+        class Reversed(HttpUser, Tasks):
+            pass
+
+
+        class Fast(Tasks, FastHttpUser):
+            session = FastHttpSession
+        """,
+    )
+    result = run(
+        locust_args(
+            locustfile,
+            tmp_path / "run",
+            "--headless",
+            "-u",
+            "3",
+            "-r",
+            "3",
+            "-t",
+            "2s",
+            "--host",
+            server.url,
+        ),
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert_quiet(result.stderr)
+    Stats.read(tmp_path / "run").assert_clean(("GET", "page"), ("WSC", "echo"), ("WS", "connect"))
 
 
 def test_client_contract(server: Server, tmp_path: Path) -> None:

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import base64
+import os
+import urllib.request
 
 import pytest
 
 from geventio import ClientBuilder
-from geventio._proxy import Proxy, TunnelReply, bypasses, parse_proxy, select_proxy
+from geventio._proxy import (
+    Proxy,
+    TunnelReply,
+    bypasses,
+    parse_proxy,
+    proxy_environment,
+    select_proxy,
+)
 
 
 def _basic(credentials: str) -> str:
@@ -101,7 +110,9 @@ ENV = {
         ("server", True, ENV, "secure"),
         ("direct.example", True, ENV, None),
         ("server", False, {**ENV, "http_proxy": "http://lower:3"}, "lower"),
-        ("server", False, {**ENV, "http_proxy": " "}, "plain"),  # blank counts as unset
+        ("server", False, {**ENV, "http_proxy": ""}, None),  # an empty lowercase one wins
+        ("server", False, {**ENV, "http_proxy": " "}, None),  # blank counts as empty
+        ("server", False, {**ENV, "HTTP_PROXY": "", "http_proxy": "http://l:3"}, "l"),
         ("direct.example", False, {**ENV, "no_proxy": "other"}, "plain"),  # lowercase wins
         ("server", True, {"HTTP_PROXY": "http://plain:1"}, None),  # https needs HTTPS_PROXY
         ("server", False, {}, None),
@@ -119,6 +130,46 @@ def test_the_environment(
         host, 443, secure, configured=None, from_env=True, no_proxy=None, environ=environ
     )
     assert (proxy.host if proxy else None) == expected
+
+
+#: Environments to read as ``urllib.request.getproxies_environment()`` does.
+STDLIB_CASES = {
+    "upper": {"HTTP_PROXY": "http://u:1", "HTTPS_PROXY": "http://s:2"},
+    "lower-wins": {"HTTP_PROXY": "http://u:1", "http_proxy": "http://l:1"},
+    "empty-lower-means-none": {"http_proxy": "", "HTTP_PROXY": "http://u:1"},
+    "empty-lower-https": {"https_proxy": "", "HTTPS_PROXY": "http://u:2"},
+    "empty-upper-is-unset": {"HTTP_PROXY": "", "http_proxy": "http://l:1"},
+    "only-empty": {"HTTP_PROXY": "", "HTTPS_PROXY": ""},
+    "mixed-case": {"Http_Proxy": "http://m:1"},
+    "cgi-upper": {"REQUEST_METHOD": "GET", "HTTP_PROXY": "http://u:1"},
+    "cgi-lower": {"REQUEST_METHOD": "GET", "HTTP_PROXY": "http://u:1", "http_proxy": "http://l:1"},
+    "cgi-https": {"REQUEST_METHOD": "GET", "HTTPS_PROXY": "http://s:2"},
+    "no-proxy": {"HTTP_PROXY": "http://u:1", "NO_PROXY": "server"},
+    "no-proxy-lower-wins": {"HTTP_PROXY": "http://u:1", "NO_PROXY": "server", "no_proxy": "x"},
+    "empty-lower-no-proxy": {"HTTP_PROXY": "http://u:1", "NO_PROXY": "server", "no_proxy": ""},
+}
+
+
+@pytest.mark.parametrize("secure", [False, True])
+@pytest.mark.parametrize("environ", STDLIB_CASES.values(), ids=STDLIB_CASES.keys())
+def test_the_environment_as_the_standard_library_reads_it(
+    monkeypatch: pytest.MonkeyPatch, environ: dict[str, str], secure: bool
+) -> None:
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy") or name == "REQUEST_METHOD":
+            monkeypatch.delenv(name)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    stdlib = urllib.request.getproxies_environment()
+    url = stdlib.get("https" if secure else "http")
+    if url is not None and urllib.request.proxy_bypass("server"):  # reads os.environ
+        url = None
+    expected = parse_proxy(url) if url is not None else None
+    assert proxy_environment(environ) == stdlib
+    chosen = select_proxy(
+        "server", 80, secure, configured=None, from_env=True, no_proxy=None, environ=environ
+    )
+    assert chosen == expected
 
 
 def test_the_builder_option_overrides_the_environment() -> None:

@@ -27,7 +27,7 @@ return instead of raising it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from locust import User
 from locust.env import Environment
@@ -54,9 +54,13 @@ __all__ = [
     "message_size",
 ]
 
+#: Where ``self.client = ...`` from another base class (``HttpUser``) is kept.
+_OTHER_CLIENT = "_geventio_other_client"
+_NOTHING: Any = object()
+
 
 class EngineIOUser(User):
-    """An abstract Locust user whose ``self.client`` is a connected :class:`LocustClient`.
+    """An abstract Locust user whose ``self.eio`` is a connected :class:`LocustClient`.
 
     ``on_start`` opens the session (a ``WS connect`` sample), ``on_stop`` disconnects it.
     Configure it with class attributes; ``--host`` (or :attr:`host`) is the server's URL::
@@ -67,7 +71,16 @@ class EngineIOUser(User):
 
             @task
             def echo(self) -> None:
-                self.client.request("hi", match=lambda reply: reply == "hi", name="echo")
+                self.eio.request("hi", match=lambda reply: reply == "hi", name="echo")
+
+    **Names.** The session is :attr:`eio`. Used alone, ``EngineIOUser`` also gives it as
+    :attr:`client`, as Locust's users name their client. It combines with Locust's
+    ``HttpUser`` (or ``FastHttpUser``) as Locust's ``SocketIOUser`` does (its socket is
+    ``self.sio``): in ``class Both(EngineIOUser, HttpUser)``, ``self.client`` is the HTTP
+    session that ``HttpUser`` made and ``self.eio`` the Engine.IO session; both are reported to
+    the same statistics. ``--host`` is then the URL of both: give the other server's full URL
+    to the calls of the one it does not fit (``self.client.get("http://api:8080/items")``), or
+    override :meth:`builder`.
 
     **Failures.** A failed connect is reported (a failed ``connect`` sample with the error),
     then the user stops, as with Locust's ``StopUser`` but without logging a traceback; Locust
@@ -75,7 +88,7 @@ class EngineIOUser(User):
     again until it returns ``True``. A session that ends without ``disconnect()`` (server
     closed it, ping timeout, network error) is reported once as a failed ``close`` sample; the
     user keeps running and the operations it then tries fail (reported): a task may reopen a
-    session with :meth:`connect`, e.g. ``if not self.client.connected: self.connect()``.
+    session with :meth:`connect`, e.g. ``if not self.eio.connected: self.connect()``.
     """
 
     abstract = True
@@ -90,22 +103,36 @@ class EngineIOUser(User):
     query: ClassVar[Mapping[str, str] | None] = None
     #: Bound on each blocking step of connecting (and of ``disconnect()``), in seconds.
     connect_timeout: ClassVar[float] = 10.0
-    #: How many unclaimed received messages ``self.client.receive()`` keeps (oldest dropped).
+    #: How many unclaimed received messages ``self.eio.receive()`` keeps (oldest dropped).
     inbox_size: ClassVar[int] = 256
 
     def __init__(self, environment: Environment) -> None:
+        self._eio: LocustClient | None = None
         super().__init__(environment)
-        self._client: LocustClient | None = None
 
     @property
-    def client(self) -> LocustClient:
-        """The session opened by :meth:`connect`.
+    def eio(self) -> LocustClient:
+        """The Engine.IO session opened by :meth:`connect`.
 
         :raises RuntimeError: before a connect succeeded.
         """
-        if self._client is None:
+        if self._eio is None:
             raise RuntimeError("no Engine.IO session: connecting failed or was not tried")
-        return self._client
+        return self._eio
+
+    @property
+    def client(self) -> Any:
+        """:attr:`eio`; or, when another base class set ``self.client`` (``HttpUser`` and
+        ``FastHttpUser`` set their HTTP session there), what it set.
+
+        :raises RuntimeError: as :attr:`eio`, when it gives :attr:`eio`.
+        """
+        other = self.__dict__.get(_OTHER_CLIENT, _NOTHING)
+        return self.eio if other is _NOTHING else other
+
+    @client.setter
+    def client(self, value: Any) -> None:
+        self.__dict__[_OTHER_CLIENT] = value
 
     def builder(self) -> ClientBuilder:
         """A new builder for each connect, from the class attributes.
@@ -129,17 +156,17 @@ class EngineIOUser(User):
         return builder
 
     def connect(self) -> bool:
-        """Open a new session as ``self.client``, disconnecting the previous one first.
+        """Open a new session as :attr:`eio`, disconnecting the previous one first.
 
         Blocks the calling greenlet until open or failed (bounded by :attr:`connect_timeout`
         per step). The attempt is reported as a ``connect`` sample.
 
         :returns: ``True`` when connected; ``False`` when it failed (reported with its error;
-            ``self.client`` is then the previous, closed client, if any).
+            :attr:`eio` is then the previous, closed client, if any).
         :raises ValueError: for a bad configuration (host, transport).
         """
-        if self._client is not None:
-            self._client.disconnect()
+        if self._eio is not None:
+            self._eio.disconnect()
         try:
             client = LocustClient.connect(
                 self.builder(),
@@ -150,7 +177,7 @@ class EngineIOUser(User):
             )
         except EngineIOError:
             return False
-        self._client = client
+        self._eio = client
         return True
 
     def on_start(self) -> None:
@@ -160,5 +187,5 @@ class EngineIOUser(User):
 
     def on_stop(self) -> None:
         """Disconnect (not reported as a failure); blocks as :meth:`LocustClient.disconnect`."""
-        if self._client is not None:
-            self._client.disconnect()
+        if self._eio is not None:
+            self._eio.disconnect()
