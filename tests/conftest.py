@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any, cast
 
@@ -32,9 +33,9 @@ def _no_proxy_from_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
     geventio reads them by default; a CI runner behind a proxy would otherwise send the local
     test traffic through it.
     """
-    for name in _PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
+    for name in list(os.environ):
+        if name.lower() in _PROXY_VARIABLES:  # any case: the standard library reads them all
+            monkeypatch.delenv(name, raising=False)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
