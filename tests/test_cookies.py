@@ -187,7 +187,7 @@ def test_an_expired_cookie_is_no_longer_sent() -> None:
         '"quoted value"',
         '{"user":"ann","roles":["a","b"]}',
         '"x\\015\\012Evil: 1"',  # octal escapes stay escapes: never a CR LF
-        "a\\\\b\\\"c",
+        'a\\\\b\\"c',
         "=b64==",
         "",
     ],

@@ -75,6 +75,8 @@ def test_cookies_come_back_by_the_rules(
             assert client.connected
         assert request.headers.get("cookie") == expected
         assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+        if case == "control-character":  # it reached the jar, which refused it
+            assert any("unsafe" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.parametrize("mode", MODES)
