@@ -304,6 +304,6 @@ def request_headers(
         key = next((k for k in out if k.lower() == "cookie"), "Cookie")
         out[key] = f"{out[key]}; {jar}" if out.get(key) else jar
     for name, value in out.items():
-        if _UNSAFE.search(value):
+        if isinstance(value, str) and _UNSAFE.search(value):  # (an int goes as its digits)
             raise ValueError(f"the value of the {name!r} header holds a control character")
     return out
