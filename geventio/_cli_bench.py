@@ -44,6 +44,7 @@ from geventio._cli_common import (
     positive,
     positive_int,
 )
+from geventio._proxy import redact
 
 __all__ = ["Stats", "add_parser", "percentile", "summary"]
 
@@ -190,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
         stats.connect_ended = stats.measure_started = time.perf_counter()
         if not stats.connect_times:  # nothing to measure, nothing to summarize
             first = next(iter(stats.errors)).removeprefix("connect: ")
-            raise CommandError(f"cannot connect to {args.url}: {first}")
+            raise CommandError(f"cannot connect to {redact(args.url)}: {first}")
         deadline[0] = stats.measure_started + args.duration
         go.set()
         progress.measuring()
@@ -283,7 +284,7 @@ def summary(stats: Stats, args: argparse.Namespace) -> str:
     errors = sum(stats.errors.values())
     kind = "binary" if args.binary else "text"
     rows = [
-        ("url", args.url),
+        ("url", redact(args.url)),
         ("transport", args.transport),
         ("message", f"{args.size} bytes, {kind}"),
         ("clients", f"{len(connects)} connected / {stats.asked} asked"),

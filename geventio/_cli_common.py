@@ -13,6 +13,7 @@ from typing import NoReturn, TypeVar
 
 import geventio
 from geventio._builder import BUILDS
+from geventio._proxy import redact
 
 __all__ = [
     "FAILURE",
@@ -186,7 +187,7 @@ def make_builder(args: argparse.Namespace) -> geventio.ClientBuilder:
     try:
         builder = geventio.ClientBuilder(args.url)
     except ValueError as exc:
-        raise CommandError(f"bad URL {args.url!r}: {exc}", USAGE_ERROR) from None
+        raise CommandError(f"bad URL {redact(args.url)!r}: {exc}", USAGE_ERROR) from None
     try:
         builder = builder.headers(dict(args.header)).query(dict(args.query))
     except ValueError as exc:  # a header or query parameter that cannot be sent
@@ -219,7 +220,7 @@ def open_client(builder: geventio.ClientBuilder, transport: str, url: str) -> ge
     try:
         return BUILDS[transport](builder)
     except geventio.EngineIOError as exc:
-        raise CommandError(f"cannot connect to {url}: {describe(exc)}") from None
+        raise CommandError(f"cannot connect to {redact(url)}: {describe(exc)}") from None
 
 
 def describe(exc: BaseException) -> str:

@@ -24,6 +24,7 @@ from geventio._handshake import CloseReason
 from geventio._headers import checked_headers
 from geventio._mailbox import CLOSED, Message, Options
 from geventio._packet import Packet, PacketId
+from geventio._proxy import redact
 from geventio._session import Session
 from geventio._transports.polling import PollingTransport
 from geventio._transports.websocket import WebSocketTransport
@@ -167,7 +168,7 @@ class Client(Session):
     def __repr__(self) -> str:
         state = "connected" if self.connected else (self._reason or self._conn.state.value)
         sid = self._conn.handshake.sid if self._conn.handshake else None
-        return f"<geventio.Client {self._opts.url} sid={sid} {self.transport} {state}>"
+        return f"<geventio.Client {redact(self._opts.url)} sid={sid} {self.transport} {state}>"
 
     # -- opening ----------------------------------------------------------------------------
 

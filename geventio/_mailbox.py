@@ -6,7 +6,7 @@ import logging
 import ssl
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import gevent
@@ -15,6 +15,7 @@ import gevent.lock
 
 from geventio._handshake import CloseReason, Handshake
 from geventio._packet import Packet
+from geventio._proxy import redact, redact_headers
 from geventio.exceptions import EngineIOError, Timeout
 
 monotonic = time.monotonic
@@ -50,6 +51,18 @@ class Options:
     on_error: Callable[[EngineIOError], Any] | None = None
     on_close: Callable[[CloseReason], Any] | None = None
     on_upgrade: Callable[[str], Any] | None = None
+
+    def __repr__(self) -> str:
+        """Every field, but credentials in the URLs and secret header values as ``***``."""
+        shown = []
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name in ("url", "proxy") and value is not None:
+                value = redact(value)
+            elif item.name == "headers" and not callable(value):
+                value = redact_headers(value)
+            shown.append(f"{item.name}={value!r}")
+        return f"Options({', '.join(shown)})"
 
 
 class Mailbox:

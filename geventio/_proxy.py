@@ -28,7 +28,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["Proxy", "TunnelReply", "parse_proxy", "proxy_environment", "redact", "select_proxy"]
+__all__ = [
+    "SECRET_HEADERS",
+    "Proxy",
+    "TunnelReply",
+    "parse_proxy",
+    "proxy_environment",
+    "redact",
+    "redact_headers",
+    "select_proxy",
+]
 
 #: The longest CONNECT reply head accepted (status line and headers).
 MAX_REPLY_HEAD = 16 * 1024
@@ -74,6 +83,8 @@ def parse_proxy(url: str) -> Proxy:
     shown = redact(text)
     if parts.scheme.lower() != "http":
         raise ValueError(f"unsupported proxy {shown!r}: only http:// proxies are supported")
+    if "@" in text and "@" not in parts.netloc:
+        raise ValueError(f"bad proxy URL {shown!r}: percent-encode '/', '?' and '#' in credentials")
     try:
         port = parts.port or 80
     except ValueError:
@@ -88,12 +99,27 @@ def parse_proxy(url: str) -> Proxy:
 
 
 def redact(url: str) -> str:
-    """``url`` with its credentials, if any, replaced by ``***``."""
-    scheme, sep, rest = url.rpartition("://")
-    authority, slash, path = rest.partition("/")
-    if "@" in authority:
-        authority = "***@" + authority.rpartition("@")[2]
-    return f"{scheme}{sep}{authority}{slash}{path}"
+    """``url`` for a message, repr or log line: its credentials, if any, replaced by ``***``.
+
+    Everything from the scheme up to the last ``@`` goes, so a password stays hidden even where
+    it holds ``/``, ``?``, ``#``, ``@`` or ``:`` unencoded (an ``@`` in a path or query hides a
+    little more than needed, never less).
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    if "@" in rest:
+        rest = "***@" + rest.rpartition("@")[2]
+    return f"{scheme}{sep}{rest}"
+
+
+#: Request headers whose values are secrets: never shown in a message, repr or log line.
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """``headers`` for a message or repr: the values of :data:`SECRET_HEADERS` as ``***``."""
+    return {k: "***" if k.lower() in SECRET_HEADERS else v for k, v in headers.items()}
 
 
 def select_proxy(

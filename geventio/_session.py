@@ -33,10 +33,10 @@ from geventio._connection import (
     PacketReceived,
     State,
 )
+from geventio._cookies import CookieJar
 from geventio._handshake import CloseReason, Handshake
 from geventio._mailbox import Dispatcher, Mailbox, Options
 from geventio._proxy import Proxy, select_proxy
-from geventio._transports._net import CookieJar
 from geventio._transports.polling import PollingTransport
 from geventio._transports.websocket import WebSocketTransport
 from geventio._url import Endpoint, parse_url

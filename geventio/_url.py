@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from geventio._proxy import redact
+
 __all__ = ["Endpoint", "normalize_path", "parse_url"]
 
 _SCHEMES = {"http": False, "https": True, "ws": False, "wss": True}
@@ -69,14 +71,20 @@ def parse_url(
     :param path: the Engine.IO path; default: the URL's path unless empty or ``/``, else
         ``/engine.io/``.
     :param query: extra query parameters, after those of the URL.
-    :raises ValueError: for a scheme other than http, https, ws or wss, or no host.
+    :raises ValueError: for a scheme other than http, https, ws or wss, no host or a bad port
+        (the message hides any credentials in ``url``).
     """
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in _SCHEMES:
         raise ValueError(f"unsupported URL scheme {parts.scheme!r}: use http, https, ws or wss")
     if not parts.hostname:
-        raise ValueError(f"no host in URL {url!r}")
+        raise ValueError(f"no host in URL {redact(url)!r}")
+    try:
+        port = parts.port
+    except ValueError:
+        hint = " (percent-encode '/', '?' and '#' in credentials)" if "@" in url else ""
+        raise ValueError(f"bad port in URL {redact(url)!r}{hint}") from None
     secure = _SCHEMES[scheme]
     if path is None:
         path = parts.path if parts.path not in ("", "/") else _DEFAULT_PATH
@@ -89,7 +97,7 @@ def parse_url(
         params.extend((str(k), str(v)) for k, v in query.items())
     return Endpoint(
         host=parts.hostname,
-        port=parts.port or (443 if secure else 80),
+        port=port or (443 if secure else 80),
         secure=secure,
         path=path,
         query=tuple(params),

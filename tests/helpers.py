@@ -17,7 +17,7 @@ from typing import IO, Any, Literal
 import gevent
 
 import geventio
-from geventio._transports._net import CookieJar
+from geventio._cookies import CookieJar
 from geventio._transports.websocket import WebSocketTransport
 from geventio._url import parse_url
 

@@ -1,4 +1,4 @@
-"""The I/O edge shared by both transports: cooperative sockets, TLS, cookies, error mapping.
+"""The I/O edge shared by both transports: cooperative sockets, TLS, error mapping.
 
 Every socket here is a ``gevent.socket`` socket and every TLS socket a ``gevent.ssl`` socket, so the
 transports cooperate with the hub whether or not the process is monkey-patched. Foreign exceptions
@@ -12,9 +12,8 @@ import ipaddress
 import logging
 import socket as std_socket
 import ssl
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from http.cookies import CookieError, SimpleCookie
 from typing import Any, NoReturn
 
 import gevent.socket
@@ -32,7 +31,6 @@ from geventio.exceptions import (
 )
 
 __all__ = [
-    "CookieJar",
     "CooperativeSSLContext",
     "ProxyTimeout",
     "map_errors",
@@ -183,50 +181,6 @@ class CooperativeSSLContext:
 
     def __setattr__(self, name: str, value: Any) -> None:
         setattr(self._context, name, value)
-
-
-class CookieJar:
-    """One client's cookies: every ``Set-Cookie`` seen is sent back on later requests.
-
-    The jar belongs to one client talking to one origin, so domains and paths are not tracked;
-    a cookie set with ``Max-Age=0`` (or an empty value with an expiry) is removed.
-    """
-
-    def __init__(self) -> None:
-        self._cookies: dict[str, str] = {}
-
-    def update(self, set_cookie_headers: list[str]) -> None:
-        for header in set_cookie_headers:
-            jar: SimpleCookie = SimpleCookie()
-            try:
-                jar.load(header)
-            except CookieError:
-                logger.debug("ignored an unparsable Set-Cookie: %r", header)
-                continue
-            for name, morsel in jar.items():
-                if morsel["max-age"] in ("0", "-1") or (not morsel.value and morsel["expires"]):
-                    self._cookies.pop(name, None)
-                else:
-                    self._cookies[name] = morsel.value
-
-    def header(self) -> str | None:
-        """The value for a ``Cookie`` header, or ``None`` when the jar is empty."""
-        if not self._cookies:
-            return None
-        return "; ".join(f"{k}={v}" for k, v in self._cookies.items())
-
-    def __len__(self) -> int:
-        return len(self._cookies)
-
-
-def request_headers(headers: Mapping[str, str], cookies: CookieJar) -> dict[str, str]:
-    """The user's headers plus the jar's cookies (after any ``Cookie`` the user set)."""
-    out = dict(headers)
-    jar = cookies.header()
-    if jar:
-        key = next((k for k in out if k.lower() == "cookie"), "Cookie")
-        out[key] = f"{out[key]}; {jar}" if out.get(key) else jar
-    return out
 
 
 _TIMEOUTS = (TimeoutError, urllib3.exceptions.TimeoutError)

@@ -17,15 +17,14 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
+from geventio._cookies import CookieJar, request_headers
 from geventio._proxy import Proxy
 from geventio._transports._net import (
-    CookieJar,
     CooperativeSSLContext,
     map_errors,
     open_proxy_socket,
     open_socket,
     open_tunnel,
-    request_headers,
 )
 from geventio._url import Endpoint
 from geventio.exceptions import ConnectError, TransportError
@@ -171,7 +170,7 @@ class PollingTransport:
         self, method: str, target: str, body: bytes | None, read_timeout: float, connecting: bool
     ) -> bytes:
         what = f"{method} {self._endpoint.path}"
-        headers = request_headers(self._headers, self._cookies)
+        headers = request_headers(self._headers, self._cookies, self._endpoint)
         if body is not None:
             headers.update(_POST_HEADERS)
         error = ConnectError if connecting else TransportError
@@ -189,7 +188,7 @@ class PollingTransport:
             )
             complete = False
             try:
-                self._cookies.update(response.headers.getlist("Set-Cookie"))
+                self._cookies.update(self._endpoint, response.headers.getlist("Set-Cookie"))
                 length = response.headers.get("Content-Length")
                 if length is not None and length.isdigit() and int(length) > self._max_body:
                     raise error(f"{what}: answer of {length} bytes is over the limit")

@@ -29,16 +29,9 @@ from wsproto.events import (
 )
 from wsproto.utilities import LocalProtocolError
 
+from geventio._cookies import CookieJar, request_headers
 from geventio._proxy import Proxy
-from geventio._transports._net import (
-    CookieJar,
-    map_errors,
-    open_socket,
-    open_tunnel,
-    request_headers,
-    reraise,
-    wrap_tls,
-)
+from geventio._transports._net import map_errors, open_socket, open_tunnel, reraise, wrap_tls
 from geventio._url import Endpoint
 from geventio.exceptions import ConnectError, ConnectTimeout, ProtocolError, TransportError
 
@@ -102,20 +95,20 @@ class WebSocketTransport:
                 ws = WSConnection(ConnectionType.CLIENT)
                 extra = [
                     (k.encode("latin-1"), v.encode("latin-1"))
-                    for k, v in request_headers(headers, cookies).items()
+                    for k, v in request_headers(headers, cookies, endpoint).items()
                 ]
                 sock.sendall(
                     ws.send(Request(host=endpoint.host_header, target=target, extra_headers=extra))
                 )
                 transport = cls(sock, ws, max_message_size)
-                transport._handshake(what, cookies)
+                transport._handshake(what, cookies, endpoint)
             except BaseException:
                 sock.close()
                 raise
         sock.settimeout(None)  # once open, I/O waits: the session heartbeat bounds it
         return transport
 
-    def _handshake(self, what: str, cookies: CookieJar) -> None:
+    def _handshake(self, what: str, cookies: CookieJar, endpoint: Endpoint) -> None:
         """Read the handshake answer; a refusal raises ConnectError with status and body."""
         reject: RejectConnection | None = None
         body = b""
@@ -126,11 +119,12 @@ class WebSocketTransport:
             for event in self._ws.events():
                 if isinstance(event, AcceptConnection):
                     cookies.update(
+                        endpoint,
                         [
                             v.decode("latin-1")
                             for k, v in event.extra_headers
                             if k.lower() == b"set-cookie"
-                        ]
+                        ],
                     )
                     self._collect(self._ws.events())
                     if isinstance(self._ws, WSConnection) and self._ws.connection is not None:

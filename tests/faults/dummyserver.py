@@ -17,9 +17,10 @@ import base64
 import hashlib
 import json
 import socket
+import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,7 @@ __all__ = [
     "Conn",
     "Request",
     "Server",
+    "cookie_script",
     "frame",
     "frame_header",
     "http_chunk",
@@ -196,27 +198,37 @@ class Conn:
         headers: dict[str, str] | None = None,
         content_length: int | None = None,
         content_type: str = "text/plain; charset=UTF-8",
+        extra: Sequence[tuple[str, str]] = (),
     ) -> bool:
-        """Send a response; ``content_length`` may lie (the real body is sent as it is)."""
+        """Send a response; ``content_length`` may lie (the real body is sent as it is).
+
+        ``extra`` header lines follow ``headers``, repeated names (``Set-Cookie``) included.
+        """
         data = body.encode() if isinstance(body, str) else body
         fields = {"Content-Type": content_type, **(headers or {})}
         if "Transfer-Encoding" not in fields:
             fields["Content-Length"] = str(len(data) if content_length is None else content_length)
-        return self.send(self.head(status, fields) + data)
+        return self.send(self.head(status, fields, extra) + data)
 
     @staticmethod
-    def head(status: int, headers: dict[str, str]) -> bytes:
+    def head(status: int, headers: dict[str, str], extra: Sequence[tuple[str, str]] = ()) -> bytes:
         lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Whatever')}"]
-        lines += [f"{k}: {v}" for k, v in headers.items()]
+        lines += [f"{k}: {v}" for k, v in [*headers.items(), *extra]]
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
-    def accept_websocket(self, request: Request, *, accept: bytes | None = None) -> bool:
+    def accept_websocket(
+        self,
+        request: Request,
+        *,
+        accept: bytes | None = None,
+        extra: Sequence[tuple[str, str]] = (),
+    ) -> bool:
         """Answer a WebSocket handshake with 101 (and a correct Sec-WebSocket-Accept)."""
         key = request.headers["sec-websocket-key"].encode()
         good = base64.b64encode(hashlib.sha1(key + _GUID).digest())
         fields = {"Upgrade": "websocket", "Connection": "Upgrade"}
         fields["Sec-WebSocket-Accept"] = (accept or good).decode()
-        return self.send(self.head(101, fields))
+        return self.send(self.head(101, fields, extra))
 
     def stream(self, head: bytes, total: int, wrap: Callable[[bytes], bytes] | None = None) -> int:
         """Send ``head``, then ``total`` bytes of ``a`` in 64 KiB pieces until the client hangs up.
@@ -246,15 +258,17 @@ Handler = Callable[[Conn], None]
 class Server:
     """A scripted server: ``handler(conn)`` runs in its own thread for each connection.
 
-    Use it as a context manager; ``url`` is ``http://127.0.0.1:<port>``.
+    Use it as a context manager; ``url`` is ``http://127.0.0.1:<port>``, or ``https://`` with a
+    ``tls`` context (each connection runs the TLS handshake in its thread before the handler).
     """
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, *, tls: ssl.SSLContext | None = None) -> None:
         self._handler = handler
+        self._tls = tls
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.05)
         self.port: int = self._listener.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.stopping = threading.Event()
         self.conns: list[Conn] = []
         self.requests: list[Request] = []
@@ -311,6 +325,12 @@ class Server:
 
     def _run(self, conn: Conn) -> None:
         try:
+            if self._tls is not None:
+                try:
+                    conn.sock = self._tls.wrap_socket(conn.sock, server_side=True)
+                except OSError:  # the client refused our certificate, or hung up
+                    conn.hung_up = True
+                    return
             self._handler(conn)
         except Exception as exc:
             if not self.stopping.is_set():
@@ -382,4 +402,40 @@ def websocket_script(*frames: bytes, after: Handler | None = None) -> Iterator[S
         (after or Conn.stall)(conn)
 
     with Server(handler) as server:
+        yield server
+
+
+@contextmanager
+def cookie_script(
+    *set_cookies: str, upgrade: bool = False, tls: ssl.SSLContext | None = None
+) -> Iterator[Server]:
+    """An Engine.IO server that sets cookies and records what the client sends back.
+
+    The polling handshake (and the 101 of a WebSocket handshake) carries one ``Set-Cookie`` line
+    per item of ``set_cookies``, as given. The handshake offers the upgrade when ``upgrade`` is
+    true; the probe is answered, then the server waits. Long-poll GETs stall, POSTs get ``ok``.
+    Every request is in ``server.requests`` (its ``cookie`` header, if any, included).
+    """
+    extra = [("Set-Cookie", value) for value in set_cookies]
+    handshake = open_packet(upgrades=["websocket"] if upgrade else [])
+
+    def handler(conn: Conn) -> None:
+        while (request := conn.read_request()) is not None:
+            if request.method == "POST":
+                conn.respond(200, "ok")
+            elif "transport=websocket" in request.target:
+                conn.accept_websocket(request, extra=extra)
+                if "sid=" not in request.target:
+                    conn.send(frame(0x1, handshake.encode()))
+                elif conn.read_frame() == (0x1, b"2probe"):
+                    conn.send(frame(0x1, b"3probe"))
+                conn.stall()
+                return
+            elif "sid=" in request.target:
+                conn.stall()
+                return
+            else:
+                conn.respond(200, handshake, extra=extra)
+
+    with Server(handler, tls=tls) as server:
         yield server
