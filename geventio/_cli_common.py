@@ -118,7 +118,10 @@ def _pair(separator: str, what: str) -> Callable[[str], tuple[str, str]]:
     def parse(text: str) -> tuple[str, str]:
         name, found, value = text.partition(separator)
         if not found or not name.strip():
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+            # only the first word: the rest may be a secret (``-H 'Authorization Bearer x'``)
+            first = text.split(maxsplit=1)[0] if text.strip() else text
+            shown = repr(first) + (" followed by more" if first != text else "")
+            raise argparse.ArgumentTypeError(f"expected {what}, got {shown}")
         return name.strip(), value.strip()
 
     return parse

@@ -435,6 +435,12 @@ def test_the_console_script_is_installed() -> None:
         ),
         pytest.param(("connect", "http://x", "-H", "no colon"), 2, "Name: value", id="header"),
         pytest.param(
+            ("connect", "http://x", "-H", "Authorization Bearer s3cr3t"),
+            2,
+            "got 'Authorization' followed by more",
+            id="header without colon, value not shown",
+        ),
+        pytest.param(
             ("connect", "http://x", "-H", "X-A: \u20ac"),
             2,
             "invalid value for header 'X-A': '\u20ac' is not latin-1",
@@ -471,3 +477,4 @@ def test_the_console_script_is_installed() -> None:
 def test_mistakes_are_one_line(args: tuple[str, ...], status: int, says: str) -> None:
     line = assert_one_error_line(run_cli(*args), status)
     assert says in line
+    assert "s3cr3t" not in line
