@@ -224,6 +224,8 @@ class WebSocketTransport:
                     if len(batch) < _EVENT_BATCH:
                         self._events = None
                     self._collect(batch)
+                    if len(batch) == _EVENT_BATCH and not self._messages:
+                        gevent.idle()  # frames that end no message (fragments, pings): a flood
                     continue
                 if timeout is not None:
                     self._sock.settimeout(timeout)

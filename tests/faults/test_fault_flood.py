@@ -26,7 +26,7 @@ from geventio import CloseReason, ConnectionClosed, EngineIOError, ProtocolError
 
 MAX_GAP = 0.3  # seconds between two ticks of a 10 ms ticker
 MAX_GROWTH = 64 << 20  # bytes of RSS (peak) over the RSS before the flood
-TEXT = 0x1
+TEXT, CONTINUATION = 0x1, 0x0
 
 
 class Watch:
@@ -163,3 +163,32 @@ def test_one_websocket_read_parses_a_bounded_number_of_frames() -> None:
             ws.close(0)
     # parsing a whole read took 0.2 s of CPU; a batch of frames takes a few milliseconds
     assert worst < 0.05, f"one recv() took {worst:.3f} s of CPU"
+
+
+def test_a_websocket_flood_of_empty_fragments_still_times_out_on_time(bound: Bound) -> None:
+    """~1M empty fragments of one message that never ends: the hub runs, PING_TIMEOUT on time."""
+    interval, timeout = 0.4, 0.4
+    opening = frame(TEXT, open_packet(pingInterval=400, pingTimeout=400).encode())
+    first = frame(TEXT, b"", fin=False)
+    piece = frame(CONTINUATION, b"", fin=False) * 65_536  # 128 KiB
+
+    def flood(conn: Conn) -> None:
+        if not conn.send(first):
+            return
+        for _ in range(16):
+            if not conn.send(piece):
+                return
+        conn.stall()
+
+    errors: list[EngineIOError] = []
+    with websocket_script(opening, after=flood) as server, Watch() as watch:
+        builder = geventio.ClientBuilder(server.url).timeout(5).on_error(errors.append)
+        with bound(interval + timeout + 0.6):
+            client = builder.build_websocket()
+            opened = time.monotonic()
+            assert client.wait(30) is CloseReason.PING_TIMEOUT
+        late = time.monotonic() - opened - (interval + timeout)
+        server.wait_for(lambda: server.hung_up)
+    watch.check()
+    assert late < 0.5, f"the ping timeout came {late:.3f} s after the deadline"
+    assert errors == []
