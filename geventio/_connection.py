@@ -42,10 +42,8 @@ __all__ = [
 
 TransportName = Literal["polling", "websocket"]
 Frame = str | bytes
-#: :meth:`Connection.feed_payload` hands over the events of at most this many packets at a time,
-#: or of about this many characters of packet data
+#: :meth:`Connection.feed_payload` hands over the events of at most this many packets at a time
 BATCH_PACKETS: Final = 256
-BATCH_CHARS: Final = 65536
 
 
 class State(Enum):
@@ -166,42 +164,36 @@ class Connection:
 
         The packets before an invalid one are received; the invalid one closes the session.
         """
-        return [event for events in self.feed_payload(body, now) for event in events]
+        events: list[Event] = []
+        for batch in self.feed_payload(body, now):
+            events += batch
+        return events
 
     def feed_payload(
-        self,
-        body: bytes,
-        now: float,
-        *,
-        max_packets: int = BATCH_PACKETS,
-        max_chars: int = BATCH_CHARS,
+        self, body: bytes, now: float, *, max_packets: int = BATCH_PACKETS
     ) -> Iterator[list[Event]]:
         """Feed the body of a polling GET a batch at a time, decoding it as the batches are taken.
 
-        Yields the events of up to ``max_packets`` packets, or of about ``max_chars`` characters
-        of packet data, per batch: the caller delivers them and may yield to other work before
-        taking the next batch. Stops once the session is closed (by a packet, a fault, or by the
-        caller meanwhile). The packets before an invalid one are received; the invalid one (see
-        :func:`~geventio._payload.iter_payload`, which also bounds the control packets) closes
-        the session with TRANSPORT_ERROR.
+        Yields the events of up to ``max_packets`` packets per batch: the caller delivers them
+        and may yield to other work before taking the next batch. Stops once the session is
+        closed (by a packet, a fault, or by the caller meanwhile). The packets before an invalid
+        one are received; the invalid one (see :func:`~geventio._payload.iter_payload`, which
+        also bounds the control packets) closes the session with TRANSPORT_ERROR.
         """
-        packets = iter_payload(body)
         events: list[Event] = []
-        count = chars = 0
-        while self.state is not State.CLOSED:
-            try:
-                packet = next(packets, None)
-            except ProtocolError as exc:
-                events.extend(self._closed(CloseReason.TRANSPORT_ERROR, exc))
-                break
-            if packet is None:
-                break
-            events.extend(self._receive(packet, now))
-            count += 1
-            chars += len(packet.data)
-            if count >= max_packets or chars >= max_chars:
-                yield events
-                events, count, chars = [], 0, 0
+        count = 0
+        receive, closed = self._receive_one, State.CLOSED
+        try:
+            for packet in iter_payload(body):
+                if self.state is closed:
+                    break
+                events += receive(packet, now)
+                count += 1
+                if count == max_packets:
+                    yield events
+                    events, count = [], 0
+        except ProtocolError as exc:  # from the payload or from a packet: the same close
+            events += self._closed(CloseReason.TRANSPORT_ERROR, exc)
         if events:
             yield events
 

@@ -31,6 +31,7 @@ MAX_PACKETS = 16
 #: them and only ends a flood that would otherwise cost seconds of CPU per poll answer.
 MAX_CONTROL_PACKETS: Final = 1_000_000
 _CONTROL: Final = frozenset((PacketId.PING, PacketId.PONG, PacketId.NOOP))
+_WINDOW: Final = 4096  # characters of a payload split at once
 
 
 def encode_payload(packets: Iterable[Packet]) -> bytes:
@@ -90,21 +91,31 @@ def iter_payload(body: bytes | str, max_control: int = MAX_CONTROL_PACKETS) -> I
     if not text:
         raise ProtocolError("empty payload")
     control = 0
-    start = 0
-    find = text.find
-    while True:
-        end = find(SEPARATOR, start)
-        packet = decode_text(text[start:] if end == -1 else text[start:end])
-        if packet.packet_id in _CONTROL:
-            control += 1
-            if control > max_control:
-                raise ProtocolError(f"more than {max_control} control packets in one payload")
-        yield packet
-        if end == -1:
-            break
-        start = end + 1
+    message = PacketId.MESSAGE
+    for window in _windows(text):
+        for packet in map(decode_text, window.split(SEPARATOR)):
+            if packet.packet_id is not message and packet.packet_id in _CONTROL:
+                control += 1
+                if control > max_control:
+                    raise ProtocolError(f"more than {max_control} control packets in one payload")
+            yield packet
     if error is not None:
         raise error
+
+
+def _windows(text: str) -> Iterator[str]:
+    """``text`` cut at separators into pieces of about :data:`_WINDOW` characters (or one
+    longer packet): each is split at C speed, and no list holds the packets of the whole text."""
+    start, end = 0, len(text)
+    while end - start > _WINDOW:
+        cut = text.rfind(SEPARATOR, start, start + _WINDOW)
+        if cut == -1:  # a packet longer than the window: up to its end
+            cut = text.find(SEPARATOR, start + _WINDOW)
+            if cut == -1:
+                break
+        yield text[start:cut]
+        start = cut + 1
+    yield text[start:] if start else text
 
 
 def encoded_size(packet: Packet) -> int:

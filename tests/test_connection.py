@@ -305,12 +305,6 @@ def test_feed_payload_hands_over_batches_that_add_up_to_receive_payload() -> Non
     assert [e for b in batches for e in b] == opened(0.0).receive_payload(body, 1.0)
 
 
-def test_feed_payload_batches_large_packets_by_characters() -> None:
-    body = SEPARATOR_B.join([b"4" + b"x" * 1000] * 10)
-    batches = list(opened(0.0).feed_payload(body, 1.0, max_chars=3000))
-    assert [len(b) // 2 for b in batches] == [3, 3, 3, 1]
-
-
 def test_feed_payload_decodes_only_the_batches_taken() -> None:
     conn = opened(0.0)
     batches = conn.feed_payload(b"4a\x1e4b\x1e1\x1e4never", 1.0, max_packets=2)

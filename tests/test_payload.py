@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geventio import ProtocolError
-from geventio._packet import Packet, PacketId, encode_text
+from geventio._packet import Packet, PacketId, decode_text, encode_text
 from geventio._payload import (
     MAX_CONTROL_PACKETS,
     MAX_PACKETS,
@@ -448,7 +448,7 @@ def test_iter_payload_does_not_hold_every_packet() -> None:
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert peak < 2 * len(body), peak  # the decoded text, and one packet at a time
+    assert peak < 3 * len(body), peak  # the text, and the packets of one window of it
 
 
 @FAST
@@ -456,3 +456,30 @@ def test_iter_payload_does_not_hold_every_packet() -> None:
 def test_iter_payload_agrees_with_decode_payload(packets: list[Packet]) -> None:
     body = encode_payload(packets)
     assert list(iter_payload(body)) == decode_payload(body) == packets
+
+
+def _reference(text: str) -> tuple[list[Packet], bool]:
+    """The packets of ``text`` split at once, and whether a fault ended them."""
+    packets = []
+    for part in text.split(SEPARATOR):
+        try:
+            packets.append(decode_text(part))
+        except ProtocolError:
+            return packets, True
+    return packets, False
+
+
+@FAST
+@given(st.lists(st.integers(min_value=0, max_value=9000), min_size=1, max_size=12))
+def test_iter_payload_across_windows_agrees_with_one_split(sizes: list[int]) -> None:
+    """Packets shorter and longer than the 4096-character window, and empty (invalid) ones."""
+    text = SEPARATOR.join("4" + "x" * (size - 1) if size else "" for size in sizes)
+    expected, faulty = _reference(text)
+    decoded: list[Packet] = []
+    try:
+        decoded.extend(iter_payload(text.encode()))
+    except ProtocolError:
+        assert faulty
+    else:
+        assert not faulty
+    assert decoded == expected
