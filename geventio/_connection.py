@@ -281,9 +281,8 @@ class Connection:
         """
         pong = Packet(PacketId.PONG, data)
         outbox = self._outbox
-        if (
-            outbox and outbox[0] is self._last_pong
-        ):  # ours, not yet taken (not a PONG sent by the user)
+        # ours, still waiting (a PONG the user queued is left alone)
+        if outbox and outbox[0] is self._last_pong:
             self._queued += len(data) - len(outbox[0].data)
             outbox[0] = pong
         else:
