@@ -199,14 +199,18 @@ class Client(Session):
             proxy=self._proxy,
         )
         try:
-            events = self._conn.receive_payload(self._polling.handshake(), monotonic())
+            batches = self._conn.feed_payload(self._polling.handshake(), monotonic())
+            events = next(batches, [])
             self._check_open(events)
             upgrading = upgrade == "require" or (upgrade == "try" and self._conn.can_upgrade())
             # Probe before the first long-poll, as python-engineio's client does: a GET in
             # flight would hold the upgrade until the server ends it (up to 100 ms on node).
             # The server keeps what it sends meanwhile and flushes it on the new transport.
-            self._start(reader=not upgrading)
+            self._start(reader=False)
             self._handle(events)
+            self._deliver(batches)  # the rest of a long handshake body, before any poll
+            if not upgrading and not self._finished:
+                self._spawn_reader()
             if upgrading:
                 try:
                     self.upgrade()

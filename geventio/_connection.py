@@ -19,19 +19,14 @@ Upgrade sub-machine (``Connection.upgrade``), only while OPEN on polling::
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 from typing import Final, Literal
 
 from geventio._handshake import CloseReason, Handshake, parse_handshake
 from geventio._packet import Packet, PacketId, decode_binary, decode_text, encode_ws
-from geventio._payload import (
-    MAX_PACKETS,
-    SEPARATOR,
-    decode_payload_prefix,
-    encode_payload,
-    take_batch,
-)
+from geventio._payload import MAX_PACKETS, SEPARATOR, encode_payload, iter_payload, take_batch
 from geventio.exceptions import ConnectionClosed, EngineIOError, ProtocolError
 
 __all__ = [
@@ -47,6 +42,8 @@ __all__ = [
 
 TransportName = Literal["polling", "websocket"]
 Frame = str | bytes
+#: :meth:`Connection.feed_payload` hands over the events of at most this many packets at a time
+BATCH_PACKETS: Final = 256
 
 
 class State(Enum):
@@ -112,6 +109,7 @@ class Connection:
         self._max_packets = max_packets
         self._outbox: list[Packet] = []  # a list: a deque costs 770 bytes per connection
         self._queued = 0  # bytes of data in the outbox, see queued_bytes
+        self._last_pong: Packet | None = None  # see _pong
         self._deadline: float | None = None
         self._get_in_flight = False
         self._post_in_flight = False
@@ -162,15 +160,42 @@ class Connection:
     # -- input ------------------------------------------------------------------------------
 
     def receive_payload(self, body: bytes, now: float) -> list[Event]:
-        """Feed the body of a polling GET (or of the handshake).
+        """Feed the body of a polling GET (or of the handshake) at once.
 
         The packets before an invalid one are received; the invalid one closes the session.
         """
-        packets, error = decode_payload_prefix(body)
-        events = self._receive(packets, now)
-        if error is not None:
-            events.extend(self._closed(CloseReason.TRANSPORT_ERROR, error))
+        events: list[Event] = []
+        for batch in self.feed_payload(body, now):
+            events += batch
         return events
+
+    def feed_payload(
+        self, body: bytes, now: float, *, max_packets: int = BATCH_PACKETS
+    ) -> Iterator[list[Event]]:
+        """Feed the body of a polling GET a batch at a time, decoding it as the batches are taken.
+
+        Yields the events of up to ``max_packets`` packets per batch: the caller delivers them
+        and may yield to other work before taking the next batch. Stops once the session is
+        closed (by a packet, a fault, or by the caller meanwhile). The packets before an invalid
+        one are received; the invalid one (see :func:`~geventio._payload.iter_payload`, which
+        also bounds the control packets) closes the session with TRANSPORT_ERROR.
+        """
+        events: list[Event] = []
+        count = 0
+        receive, closed = self._receive_one, State.CLOSED
+        try:
+            for packet in iter_payload(body):
+                if self.state is closed:
+                    break
+                events += receive(packet, now)
+                count += 1
+                if count == max_packets:
+                    yield events
+                    events, count = [], 0
+        except ProtocolError as exc:  # from the payload or from a packet: the same close
+            events += self._closed(CloseReason.TRANSPORT_ERROR, exc)
+        if events:
+            yield events
 
     def receive_frame(self, frame: Frame, now: float) -> list[Event]:
         """Feed one complete WebSocket message of the active transport (``bytes`` = binary)."""
@@ -178,18 +203,15 @@ class Connection:
             packet = decode_binary(frame) if isinstance(frame, bytes) else decode_text(frame)
         except ProtocolError as exc:
             return self._closed(CloseReason.TRANSPORT_ERROR, exc)
-        return self._receive((packet,), now)
+        return self._receive(packet, now)
 
-    def _receive(self, packets: tuple[Packet, ...] | list[Packet], now: float) -> list[Event]:
-        events: list[Event] = []
-        for packet in packets:
-            if self.state is State.CLOSED:
-                break
-            try:
-                events.extend(self._receive_one(packet, now))
-            except ProtocolError as exc:
-                events.extend(self._closed(CloseReason.TRANSPORT_ERROR, exc))
-        return events
+    def _receive(self, packet: Packet, now: float) -> list[Event]:
+        if self.state is State.CLOSED:
+            return []
+        try:
+            return self._receive_one(packet, now)
+        except ProtocolError as exc:
+            return self._closed(CloseReason.TRANSPORT_ERROR, exc)
 
     def _receive_one(self, packet: Packet, now: float) -> list[Event]:
         pid = packet.packet_id
@@ -204,8 +226,7 @@ class Connection:
             return [PacketReceived(packet), MessageReceived(packet.data)]
         if pid is PacketId.PING:
             if self.state is State.OPEN:  # while closing, nothing may follow the CLOSE
-                # at the front: the PONG must not wait behind a backlog of messages
-                self._queue(Packet(PacketId.PONG, packet.data), first=True)
+                self._pong(packet.data)
             self._reset_deadline(now)
         elif pid is PacketId.CLOSE:
             return [PacketReceived(packet), *self._closed(CloseReason.SERVER_DISCONNECT)]
@@ -260,12 +281,27 @@ class Connection:
                 )
         self._queue(packet)
 
-    def _queue(self, packet: Packet, *, first: bool = False) -> None:
-        if first:
-            self._outbox.insert(0, packet)
-        else:
-            self._outbox.append(packet)
+    def _queue(self, packet: Packet) -> None:
+        self._outbox.append(packet)
         self._queued += len(packet.data) + 1
+
+    def _pong(self, data: str | bytes) -> None:
+        """Queue the PONG answering a PING, at the front: it must not wait behind messages.
+
+        One pending PONG answers any number of PINGs: while one still waits at the front of the
+        outbox, it takes the latest PING's data instead of a second PONG being queued. A flood of
+        PINGs thus costs O(1) each, and the outbox never holds more than one PONG of ours.
+        """
+        pong = Packet(PacketId.PONG, data)
+        outbox = self._outbox
+        # ours, still waiting (a PONG the user queued is left alone)
+        if outbox and outbox[0] is self._last_pong:
+            self._queued += len(data) - len(outbox[0].data)
+            outbox[0] = pong
+        else:
+            outbox.insert(0, pong)
+            self._queued += len(data) + 1
+        self._last_pong = pong
 
     def _taken(self, packets: list[Packet]) -> None:
         self._queued -= sum(len(p.data) + 1 for p in packets)

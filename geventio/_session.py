@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import gevent
@@ -46,6 +46,11 @@ __all__ = ["Session"]
 
 logger = logging.getLogger("geventio")
 monotonic = time.monotonic
+#: the WebSocket read loop yields to the hub after this many frames, or this many bytes of them
+_YIELD_FRAMES = 256
+_YIELD_BYTES = 65536
+#: the polling read loop yields between the batches of one answer once it held the hub this long
+_YIELD_SECONDS = 0.005
 
 
 def _proxy_for(endpoint: Endpoint, options: Options) -> Proxy | None:
@@ -170,14 +175,36 @@ class Session:
                 conn.poll_finished()
                 self._lost(exc)
                 return
-            self._handle(conn.receive_payload(body, monotonic()))
+            self._deliver(conn.feed_payload(body, monotonic()))
             conn.poll_finished()
         if conn.paused:
             self._wake.set()
 
+    def _deliver(self, batches: Iterator[list[Event]]) -> None:
+        """Handle a poll answer's events a batch at a time (see ``Connection.feed_payload``).
+
+        Between batches it yields to the hub once the answer held it for ``_YIELD_SECONDS``: a
+        poll answer of millions of tiny packets must neither stall the other greenlets nor
+        become one huge list. A usual answer is one batch, handled without a yield.
+        """
+        since = monotonic()
+        for events in batches:
+            self._handle(events)
+            if monotonic() - since >= _YIELD_SECONDS and self._conn.state is not State.CLOSED:
+                self._yield()
+                since = monotonic()
+
     def _ws_loop(self) -> None:
+        """Read frames until the session closes.
+
+        While the socket has data, ``recv`` returns without a switch to the hub, and control
+        frames (PING, PONG, NOOP) meet no backpressure: the loop yields to the hub every
+        :data:`_YIELD_FRAMES` frames or :data:`_YIELD_BYTES` of them, so a flood neither freezes
+        the other greenlets nor keeps the heartbeat deadline from being checked.
+        """
         conn, ws = self._conn, self._ws
         assert ws is not None
+        frames = size = 0
         while conn.state is not State.CLOSED:
             try:
                 frame = ws.recv()
@@ -188,6 +215,17 @@ class Session:
                 self._handle(conn.connection_lost(None))
                 return
             self._handle(conn.receive_frame(frame, monotonic()))
+            frames += 1
+            size += len(frame)
+            if frames >= _YIELD_FRAMES or size >= _YIELD_BYTES:
+                frames = size = 0
+                self._yield()
+
+    def _yield(self) -> None:
+        """Let the rest of the hub run (timers and I/O too, which ``sleep(0)`` would not), then
+        check the heartbeat: a flood may have outrun the deadline before its timer could fire."""
+        gevent.idle()
+        self._handle(self._conn.tick(monotonic()))
 
     def _lost(self, error: EngineIOError) -> None:
         """I/O failed: past the heartbeat deadline that is a ping timeout, else a lost transport."""

@@ -26,6 +26,7 @@ from geventio._packet import Packet, PacketId, decode_binary, decode_text
 from geventio._payload import decode_payload
 
 FAST = settings(database=None, max_examples=150, deadline=None)
+SEPARATOR_B = b"\x1e"
 
 M = PacketId.MESSAGE
 
@@ -255,10 +256,89 @@ def test_ping_queues_exactly_one_pong_on_polling() -> None:
     assert has_output(conn) is False
 
 
-def test_two_pings_queue_two_pongs() -> None:
+def test_pings_before_the_pong_is_taken_share_one_pong() -> None:
     conn = opened(0.0)
     conn.receive_payload(b"2\x1e2", 10.0)
-    assert drain(conn) == [Packet(PacketId.PONG), Packet(PacketId.PONG)]
+    assert drain(conn) == [Packet(PacketId.PONG)]
+
+
+def test_a_ping_flood_queues_one_pong() -> None:
+    """100,000 PINGs in one answer: one PONG at the front, not one insert(0) per PING."""
+    conn = opened(0.0)
+    conn.send(Packet(M, "queued"))
+    conn.receive_payload(b"2\x1e" * 99_999 + b"2", 10.0)
+    assert conn.queued_bytes == len("queued") + 1 + 1
+    assert drain(conn) == [Packet(PacketId.PONG), Packet(M, "queued")]
+
+
+def test_the_pending_pong_echoes_the_latest_ping() -> None:
+    conn = opened_ws(0.0)
+    conn.receive_frame("2a", 1.0)
+    conn.receive_frame("2bcd", 2.0)
+    assert conn.queued_bytes == len("bcd") + 1
+    assert conn.next_frames() == ["3bcd"]
+
+
+def test_a_ping_after_the_pong_was_taken_queues_a_new_one() -> None:
+    conn = opened(0.0)
+    conn.receive_payload(b"2", 1.0)
+    assert conn.next_post() == b"3"  # in flight
+    conn.receive_payload(b"2", 2.0)
+    conn.post_finished()
+    assert conn.next_post() == b"3"
+
+
+def test_a_pong_sent_by_the_user_is_not_replaced() -> None:
+    conn = opened(0.0)
+    conn.send(Packet(PacketId.PONG, "mine"))
+    conn.receive_payload(b"2\x1e2", 1.0)
+    assert drain(conn) == [Packet(PacketId.PONG), Packet(PacketId.PONG, "mine")]
+
+
+# -- a poll answer a batch at a time -----------------------------------------------------------
+
+
+def test_feed_payload_hands_over_batches_that_add_up_to_receive_payload() -> None:
+    body = SEPARATOR_B.join([b"4m"] * 300 + [b"6"] * 300)
+    batches = list(opened(0.0).feed_payload(body, 1.0, max_packets=256))
+    assert [len(b) for b in batches] == [2 * 256, 2 * 44 + 212, 88]  # a message is 2 events
+    assert [e for b in batches for e in b] == opened(0.0).receive_payload(body, 1.0)
+
+
+def test_feed_payload_decodes_only_the_batches_taken() -> None:
+    conn = opened(0.0)
+    batches = conn.feed_payload(b"4a\x1e4b\x1e1\x1e4never", 1.0, max_packets=2)
+    assert next(batches) == [
+        PacketReceived(Packet(M, "a")),
+        MessageReceived("a"),
+        PacketReceived(Packet(M, "b")),
+        MessageReceived("b"),
+    ]
+    assert state(conn) is State.OPEN  # the CLOSE after them is not read yet
+    assert next(batches) == [
+        PacketReceived(Packet(PacketId.CLOSE)),
+        Closed(CloseReason.SERVER_DISCONNECT),
+    ]
+    assert next(batches, None) is None
+
+
+def test_feed_payload_stops_once_the_session_closed_between_batches() -> None:
+    conn = opened(0.0)
+    batches = conn.feed_payload(b"4a\x1e4b\x1e4c", 1.0, max_packets=1)
+    assert next(batches) == [PacketReceived(Packet(M, "a")), MessageReceived("a")]
+    conn.tick(1000.0)  # a ping timeout, while the caller yielded
+    assert list(batches) == []
+
+
+def test_feed_payload_delivers_the_batches_before_a_fault() -> None:
+    conn = opened(0.0)
+    body = SEPARATOR_B.join([b"6"] * 600 + [b"9"])
+    batches = list(conn.feed_payload(body, 1.0, max_packets=256))
+    assert [len(b) for b in batches] == [256, 256, 88 + 1]
+    closed = batches[-1][-1]
+    assert isinstance(closed, Closed)
+    assert closed.reason is CloseReason.TRANSPORT_ERROR
+    assert isinstance(closed.error, ProtocolError)
 
 
 def test_ping_queues_exactly_one_pong_on_websocket() -> None:

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geventio import ProtocolError
-from geventio._packet import Packet, PacketId, encode_text
+from geventio._packet import Packet, PacketId, decode_text, encode_text
 from geventio._payload import (
+    MAX_CONTROL_PACKETS,
     MAX_PACKETS,
     SEPARATOR,
     decode_payload,
+    decode_payload_prefix,
     encode_payload,
     encoded_size,
+    iter_payload,
     take_batch,
 )
 
@@ -382,3 +387,99 @@ def test_take_batch_default_limits(packets: list[Packet]) -> None:
         assert 1 <= len(batch) <= 16
         taken.extend(batch)
     assert taken == packets
+
+
+# -- lazy decoding and the bound on control packets ------------------------------------------
+
+
+def test_iter_payload_yields_the_packets_before_a_fault_then_raises() -> None:
+    packets = iter_payload(b"4a\x1e2\x1e9\x1e4never")
+    assert next(packets) == Packet(M, "a")
+    assert next(packets) == Packet(PacketId.PING)
+    with pytest.raises(ProtocolError, match="unknown packet type"):
+        next(packets)
+
+
+def test_iter_payload_yields_what_precedes_invalid_utf8_then_raises() -> None:
+    packets = iter_payload(b"4a\x1e4b\x1e4\xff")
+    assert [next(packets), next(packets)] == [Packet(M, "a"), Packet(M, "b")]
+    with pytest.raises(ProtocolError, match="UTF-8"):
+        next(packets)
+
+
+@pytest.mark.parametrize("body", [b"", b"\xff"])
+def test_iter_payload_of_nothing_valid_raises_at_once(body: bytes) -> None:
+    with pytest.raises(ProtocolError):
+        next(iter_payload(body))
+
+
+@pytest.mark.parametrize("control", ["2", "3", "6"])
+def test_control_packets_past_the_bound_are_a_protocol_error(control: str) -> None:
+    body = SEPARATOR.join(["4a", control, "4b", control, "4c", control, "4d"]).encode()
+    packets = iter_payload(body, max_control=2)
+    taken = [next(packets) for _ in range(5)]
+    assert taken[4] == Packet(M, "c")
+    with pytest.raises(ProtocolError, match="more than 2 control packets"):
+        next(packets)
+    decoded, error = decode_payload_prefix(body)  # the default bound is far from 3
+    assert error is None
+    assert len(decoded) == 7
+
+
+def test_messages_do_not_count_against_the_control_bound() -> None:
+    body = SEPARATOR.join(["4"] * 1000 + ["6"]).encode()
+    assert len(list(iter_payload(body, max_control=1))) == 1001
+
+
+def test_the_default_control_bound_is_generous() -> None:
+    """Far above the handful a real server sends (tests/faults/test_fault_flood.py hits it)."""
+    assert MAX_CONTROL_PACKETS >= 100_000
+    body = SEPARATOR.join(["2"] * 100_000).encode()
+    assert decode_payload_prefix(body)[1] is None
+
+
+def test_iter_payload_does_not_hold_every_packet() -> None:
+    """50,000 NOOPs taken one by one: memory stays near the body's, no list of packets."""
+    body = b"6" + b"\x1e6" * 49_999
+    tracemalloc.start()
+    try:
+        for _ in iter_payload(body):
+            pass
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * len(body), peak  # the text, and the packets of one window of it
+
+
+@FAST
+@given(st.lists(packets_strategy, min_size=1, max_size=20))
+def test_iter_payload_agrees_with_decode_payload(packets: list[Packet]) -> None:
+    body = encode_payload(packets)
+    assert list(iter_payload(body)) == decode_payload(body) == packets
+
+
+def _reference(text: str) -> tuple[list[Packet], bool]:
+    """The packets of ``text`` split at once, and whether a fault ended them."""
+    packets = []
+    for part in text.split(SEPARATOR):
+        try:
+            packets.append(decode_text(part))
+        except ProtocolError:
+            return packets, True
+    return packets, False
+
+
+@FAST
+@given(st.lists(st.integers(min_value=0, max_value=9000), min_size=1, max_size=12))
+def test_iter_payload_across_windows_agrees_with_one_split(sizes: list[int]) -> None:
+    """Packets shorter and longer than the 4096-character window, and empty (invalid) ones."""
+    text = SEPARATOR.join("4" + "x" * (size - 1) if size else "" for size in sizes)
+    expected, faulty = _reference(text)
+    decoded: list[Packet] = []
+    try:
+        decoded.extend(iter_payload(text.encode()))
+    except ProtocolError:
+        assert faulty
+    else:
+        assert not faulty
+    assert decoded == expected

@@ -8,7 +8,8 @@ here (that is framing, not Engine.IO). Messages are reassembled up to ``max_mess
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import islice
 
 import gevent
 import gevent.lock
@@ -38,6 +39,7 @@ from geventio.exceptions import ConnectError, ConnectTimeout, ProtocolError, Tra
 __all__ = ["WebSocketTransport"]
 
 _RECV_SIZE = 65536
+_EVENT_BATCH = 256
 Frame = str | bytes
 
 
@@ -57,6 +59,7 @@ class WebSocketTransport:
         self._closed = False
         self._eof = False
         self._error: ProtocolError | None = None
+        self._events: Iterator[Event] | None = None  # received, not yet parsed: see recv
 
     @classmethod
     def connect(
@@ -126,7 +129,7 @@ class WebSocketTransport:
                             if k.lower() == b"set-cookie"
                         ],
                     )
-                    self._collect(self._ws.events())
+                    self._events = self._ws.events()  # what followed the answer: see recv
                     if isinstance(self._ws, WSConnection) and self._ws.connection is not None:
                         self._ws = self._ws.connection
                     return
@@ -210,6 +213,14 @@ class WebSocketTransport:
                     raise self._error
                 if self._eof:
                     return None
+                if self._events is not None:  # parse what came in a batch at a time: 64 KiB
+                    batch = list(islice(self._events, _EVENT_BATCH))  # of tiny frames is 0.2 s
+                    if len(batch) < _EVENT_BATCH:
+                        self._events = None
+                    self._collect(batch)
+                    if len(batch) == _EVENT_BATCH and not self._messages:
+                        gevent.idle()  # frames that end no message (fragments, pings): a flood
+                    continue
                 if timeout is not None:
                     self._sock.settimeout(timeout)
                 try:
@@ -221,7 +232,7 @@ class WebSocketTransport:
                     self._eof = True
                     return None
                 self._ws.receive_data(data)
-                self._collect(self._ws.events())
+                self._events = self._ws.events()
         except Exception as exc:
             reraise(exc, "WebSocket read", connecting=connecting)
         return self._messages.pop(0)
