@@ -17,6 +17,7 @@ from contextlib import contextmanager, suppress
 from http.cookies import CookieError, SimpleCookie
 from typing import Any, NoReturn
 
+import gevent
 import gevent.socket
 import gevent.ssl
 import urllib3.exceptions
@@ -35,6 +36,7 @@ __all__ = [
     "CookieJar",
     "CooperativeSSLContext",
     "ProxyTimeout",
+    "deadline",
     "map_errors",
     "open_proxy_socket",
     "open_socket",
@@ -230,6 +232,29 @@ def request_headers(headers: Mapping[str, str], cookies: CookieJar) -> dict[str,
 
 
 _TIMEOUTS = (TimeoutError, urllib3.exceptions.TimeoutError)
+
+
+@contextmanager
+def deadline(seconds: float | None, what: str, *, connecting: bool) -> Iterator[None]:
+    """Bound the whole block (every ``recv`` of a peer that trickles included) by ``seconds``.
+
+    The timer raises a private ``gevent.Timeout``, a ``BaseException`` that no library's
+    ``except`` in between takes for its own; the ``finally`` blocks on the way (urllib3's
+    ``urlopen``, the transports') close the connection it interrupted. ``None``: no bound.
+
+    :raises ConnectTimeout: past ``seconds`` while ``connecting``.
+    :raises TransportError: past ``seconds`` afterwards.
+    """
+    timer = gevent.Timeout(seconds)
+    timer.start()
+    try:
+        yield
+    except gevent.Timeout as exc:
+        if exc is not timer:
+            raise  # someone else's timeout
+        raise (ConnectTimeout if connecting else TransportError)(f"{what}: timed out") from None
+    finally:
+        timer.close()
 
 
 @contextmanager

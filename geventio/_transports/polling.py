@@ -21,6 +21,7 @@ from geventio._proxy import Proxy
 from geventio._transports._net import (
     CookieJar,
     CooperativeSSLContext,
+    deadline,
     map_errors,
     open_proxy_socket,
     open_socket,
@@ -35,6 +36,9 @@ __all__ = ["PollingTransport"]
 _POST_HEADERS = {"Content-Type": "text/plain;charset=UTF-8"}
 
 
+#: The whole request's deadline comes this much after its steps' own timers (a proxy
+#: tunnel's, whose error names the proxy), which fire first when a step is what ran late.
+_GRACE = 0.05
 _CHUNK = 65536
 _SEPARATOR = b"\x1e"
 #: The whole of a poll answer may hold this much at least, whatever the message size limit.
@@ -110,7 +114,8 @@ class PollingTransport:
     :param headers: sent on every request (after the cookie jar's cookies are added).
     :param cookies: the client's jar; every ``Set-Cookie`` goes into it.
     :param ssl_context: for https; certificates are verified unless the context says otherwise.
-    :param timeout: bound on connecting and on reading every answer but the long-poll's.
+    :param timeout: bound on each request but the long-poll GET, from connecting to the last
+        byte of the answer.
     :param max_message_size: the largest message accepted, in bytes. A poll answer may hold
         many: each packet in it may take up to that (4/3 of it for a base64 binary message),
         and the whole answer up to ``max(64 MiB, 4 * max_message_size)``.
@@ -168,14 +173,22 @@ class PollingTransport:
             )
 
     def _request(
-        self, method: str, target: str, body: bytes | None, read_timeout: float, connecting: bool
+        self, method: str, target: str, body: bytes | None, limit: float, connecting: bool
     ) -> bytes:
+        """One request and its whole answer, within ``limit`` seconds in all.
+
+        :raises ConnectError: (``TransportError`` unless ``connecting``) for any failure, a
+            non-2xx answer (with status and body), an oversized answer.
+        :raises ConnectTimeout: (``TransportError`` unless ``connecting``) past ``limit``.
+        """
         what = f"{method} {self._endpoint.path}"
         headers = request_headers(self._headers, self._cookies)
         if body is not None:
             headers.update(_POST_HEADERS)
         error = ConnectError if connecting else TransportError
-        with map_errors(what, connecting=connecting):
+        # urllib3's timeouts bound each recv; the deadline bounds the whole (a trickling peer)
+        whole = deadline(limit + _GRACE, what, connecting=connecting)
+        with whole, map_errors(what, connecting=connecting):
             response = self._pool.urlopen(
                 method,
                 self._origin + target,
@@ -183,7 +196,7 @@ class PollingTransport:
                 headers=headers,
                 retries=False,
                 redirect=False,
-                timeout=urllib3.Timeout(connect=self._timeout, read=read_timeout),
+                timeout=urllib3.Timeout(connect=self._timeout, read=limit),
                 preload_content=False,
                 assert_same_host=False,
             )
@@ -197,7 +210,7 @@ class PollingTransport:
                 status = response.status
                 complete = True
             finally:
-                if not complete:  # unread bytes: the connection cannot be reused
+                if not complete:  # unread bytes, or a timer expired: the connection is closed
                     response.close()
                 response.release_conn()
         if not 200 <= status < 300:
@@ -239,23 +252,25 @@ class PollingTransport:
         """GET the handshake; returns the whole body (the open packet and what follows it).
 
         :raises ConnectError: for a refused connection or a non-2xx answer (with status/body).
-        :raises ConnectTimeout: past ``timeout``.
+        :raises ConnectTimeout: past ``timeout`` for the whole request.
         """
         target = self._endpoint.target("polling", cache_bust=True)
         return self._request("GET", target, None, self._timeout, connecting=True)
 
     def get(self, sid: str, read_timeout: float) -> bytes:
-        """One long-poll GET; blocks until the server answers or ``read_timeout`` passes.
+        """One long-poll GET; blocks until the server answered it whole, at most ``read_timeout``.
 
-        :raises TransportError: on any network failure or non-2xx answer.
+        :raises TransportError: on any network failure, a non-2xx answer, or past
+            ``read_timeout`` for the whole request.
         """
         target = self._endpoint.target("polling", sid, cache_bust=True)
         return self._request("GET", target, None, read_timeout, connecting=False)
 
     def post(self, sid: str, body: bytes) -> None:
-        """POST one payload; blocks until the server answers (bounded by ``timeout``).
+        """POST one payload; blocks until the server answered it whole, at most ``timeout``.
 
-        :raises TransportError: on any network failure or non-2xx answer.
+        :raises TransportError: on any network failure, a non-2xx answer, or past
+            ``timeout`` for the whole request.
         """
         target = self._endpoint.target("polling", sid, cache_bust=True)
         self._request("POST", target, body, self._timeout, connecting=False)
