@@ -297,7 +297,9 @@ def _translate(exc: Exception, what: str, *, connecting: bool) -> Exception:
         return (ConnectTimeout if connecting else TransportError)(f"{what}: {text}")
     if isinstance(exc, wsproto.utilities.LocalProtocolError):  # pragma: no cover - a bug of ours
         return TransportError(f"{what}: {exc}")
-    if isinstance(exc, wsproto.utilities.RemoteProtocolError):
+    if isinstance(exc, (wsproto.utilities.RemoteProtocolError, UnicodeDecodeError)):
+        # wsproto decodes some header values of the server's 101 (Sec-WebSocket-Protocol and
+        # -Extensions) as ASCII: bytes from the peer that are not the text they must be
         return (ConnectError if connecting else ProtocolError)(f"{what}: {exc}")
     if isinstance(exc, (OSError, urllib3.exceptions.HTTPError)):
         return failure(f"{what}: {_describe(exc)}")
