@@ -81,12 +81,13 @@ class WebSocketTransport:
     ) -> WebSocketTransport:
         """Open the TCP (and TLS) connection and run the WebSocket handshake.
 
-        Blocks the calling greenlet, each step bounded by ``timeout``. With a ``proxy``, the
-        connection goes through its ``CONNECT`` tunnel (for ws and wss alike).
+        Blocks the calling greenlet, at most ``timeout`` for the whole (a server that trickles
+        its answer included). With a ``proxy``, the connection goes through its ``CONNECT``
+        tunnel (for ws and wss alike).
 
         :raises ConnectError: refused, reset, or the server (or the proxy) rejected the
             handshake (with ``status`` and ``body``).
-        :raises ConnectTimeout: a step ran past ``timeout``.
+        :raises ConnectTimeout: past ``timeout``.
         """
         what = f"WebSocket {endpoint.path}"
         # each socket step is bounded by ``timeout``, and so is the whole (DNS, trickling peer)
