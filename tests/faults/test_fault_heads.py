@@ -39,6 +39,8 @@ FUZZ = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+#: The whole of one fuzz test (its examples take a few ms each).
+FUZZ_BOUND = 30.0
 TIMEOUT = 2.0  # no example should need it: the server closes each connection it answered
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -206,7 +208,7 @@ def _typed(errors: list[EngineIOError]) -> None:
 
 
 @pytest.mark.parametrize("method", ["build", "build_polling"])
-def test_fuzzed_polling_handshake_answers(method: str) -> None:
+def test_fuzzed_polling_handshake_answers(bound: Bound, method: str) -> None:
     """Any answer to the polling handshake: a client, or ProtocolError / ConnectError."""
     with scripted() as (server, script):
 
@@ -220,10 +222,11 @@ def test_fuzzed_polling_handshake_answers(method: str) -> None:
                 client.disconnect()
             _typed(errors)
 
-        run()
+        with bound(FUZZ_BOUND):
+            run()
 
 
-def test_fuzzed_long_poll_answers() -> None:
+def test_fuzzed_long_poll_answers(bound: Bound) -> None:
     """Any answer to a long-poll GET: the session goes on or closes with a typed error."""
     with scripted() as (server, script):
         script.handshake = Conn.head(200, {"Content-Length": str(len(_OPEN))}) + _OPEN
@@ -248,11 +251,12 @@ def test_fuzzed_long_poll_answers() -> None:
             )
             _typed(errors)
 
-        run()
+        with bound(FUZZ_BOUND):
+            run()
 
 
 @pytest.mark.parametrize("method", ["build", "build_websocket"])
-def test_fuzzed_websocket_upgrade_answers(method: str) -> None:
+def test_fuzzed_websocket_upgrade_answers(bound: Bound, method: str) -> None:
     """Any answer to the WebSocket upgrade request: a client, or ProtocolError/ConnectError."""
     upgradable = open_packet(upgrades=["websocket"]).encode()
     with scripted() as (server, script):
@@ -268,7 +272,8 @@ def test_fuzzed_websocket_upgrade_answers(method: str) -> None:
                 client.disconnect()
             _typed(errors)
 
-        run()
+        with bound(FUZZ_BOUND):
+            run()
 
 
 # -- the handshake's JSON -------------------------------------------------------------------
@@ -316,9 +321,11 @@ def _open(fields: dict[str, Any]) -> bytes:
 
 
 @pytest.mark.parametrize("method", ["build_polling", "build_websocket"])
-def test_fuzzed_handshakes(method: str) -> None:
-    """Any open packet's JSON (huge, negative, float, bool numbers, odd unicode): a client, or
-    ProtocolError; never OverflowError, ValueError or UnicodeError."""
+def test_fuzzed_handshakes(bound: Bound, method: str) -> None:
+    """Any open packet's JSON: a client, or ProtocolError (never OverflowError, ValueError).
+
+    Huge, negative, float and bool numbers, wrong types, odd unicode.
+    """
     with scripted() as (server, script):
 
         @FUZZ
@@ -335,7 +342,8 @@ def test_fuzzed_handshakes(method: str) -> None:
                 client.disconnect()
             _typed(errors)
 
-        run()
+        with bound(FUZZ_BOUND):
+            run()
 
 
 # -- the cases the fuzz found, kept as examples ---------------------------------------------
@@ -355,8 +363,10 @@ def test_a_ping_interval_past_any_float(bound: Bound, method: str) -> None:
 
 
 def test_a_content_length_of_superscript_digits(bound: Bound) -> None:
-    """A Content-Length of "²" (``str.isdigit`` says yes, ``int`` says no): ignored, as urllib3
-    does, so the body is read to the end; not a ValueError."""
+    """A Content-Length of "²": ignored as urllib3 does (the body read to its end), no ValueError.
+
+    ``str.isdigit`` says yes to it, ``int`` says no.
+    """
     with scripted() as (server, script):
         script.handshake = Conn.head(200, {"Content-Length": "²"}) + _OPEN
         builder = geventio.ClientBuilder(server.url).timeout(TIMEOUT)
@@ -365,8 +375,7 @@ def test_a_content_length_of_superscript_digits(bound: Bound) -> None:
 
 
 def test_a_content_length_of_5000_digits(bound: Bound) -> None:
-    """A Content-Length of 5000 digits (more than ``int`` reads): ConnectError, over the
-    limit."""
+    """A Content-Length of 5000 digits (more than int reads): ConnectError, over the limit."""
     with scripted() as (server, script):
         script.handshake = Conn.head(200, {"Content-Length": "9" * 5000}) + _OPEN
         builder = geventio.ClientBuilder(server.url).timeout(TIMEOUT)
@@ -375,8 +384,7 @@ def test_a_content_length_of_5000_digits(bound: Bound) -> None:
 
 
 def test_a_gzip_handshake_is_refused(bound: Bound) -> None:
-    """A gzip-encoded handshake (never asked for: the client sends Accept-Encoding: identity):
-    ConnectError, without decoding it."""
+    """A gzip-encoded handshake: ConnectError, undecoded (the client asked for identity)."""
     body = gzip.compress(_OPEN)
     with scripted() as (server, script):
         script.handshake = Conn.head(
@@ -407,8 +415,7 @@ def test_a_gzip_poll_answer_closes_the_session(bound: Bound) -> None:
 
 @pytest.mark.parametrize("name", [b"Sec-WebSocket-Protocol", b"Sec-WebSocket-Extensions"])
 def test_a_101_with_a_header_wsproto_reads_as_ascii(bound: Bound, name: bytes) -> None:
-    """A 101 whose subprotocol or extensions are not ASCII (wsproto raised UnicodeDecodeError):
-    ConnectError."""
+    """A 101 with a non-ASCII subprotocol or extensions: ConnectError, no UnicodeDecodeError."""
     with scripted() as (server, script):
         script.websocket = _head(
             b"HTTP/1.1 101 Switching Protocols",

@@ -118,8 +118,7 @@ def test_a_trickled_polling_handshake(bound: Bound, method: str, answer: Handler
     ],
 )
 def test_a_trickled_open_packet(bound: Bound, then: bytes) -> None:
-    """A WebSocket whose open packet trickles in (or only pings come): ConnectTimeout at
-    timeout."""
+    """An open packet that trickles in, or only pings: ConnectTimeout at timeout."""
     first = frame_header(0x1, 1000) if then == b"a" else b""
     with _server(OPEN.encode(), _accepted(first, then)) as server:
         with bound(BOUND), pytest.raises(ConnectTimeout):
@@ -132,8 +131,7 @@ UPGRADABLE += open_packet(upgrades=["websocket"]).encode()
 
 
 def test_a_trickled_probe_fails_the_required_upgrade(bound: Bound) -> None:
-    """An upgrade probe answered a byte at a time: ConnectTimeout at timeout when the upgrade
-    is required."""
+    """A probe answered a byte at a time, upgrade required: ConnectTimeout at timeout."""
     probe = _accepted(frame_header(0x1, 100) + b"3probe", b"a")
     with _server(UPGRADABLE, probe) as server:
         with bound(BOUND), pytest.raises(ConnectTimeout):
