@@ -131,6 +131,13 @@ _VALUES = st.one_of(
 )  # fmt: skip
 
 
+def _ok(body: bytes, **headers: str) -> bytes:
+    """A 200 with ``body``; ``Connection: close``, as the server closes the connection after
+    it (else the client may reuse it before it sees the close, and get no answer)."""
+    fields = {"Content-Length": str(len(body)), "Connection": "close"}
+    return Conn.head(200, {**fields, **headers}) + body
+
+
 def _chunked(data: bytes) -> bytes:
     return http_chunk(data) + b"0\r\n\r\n"
 
@@ -229,7 +236,7 @@ def test_fuzzed_polling_handshake_answers(bound: Bound, method: str) -> None:
 def test_fuzzed_long_poll_answers(bound: Bound) -> None:
     """Any answer to a long-poll GET: the session goes on or closes with a typed error."""
     with scripted() as (server, script):
-        script.handshake = Conn.head(200, {"Content-Length": str(len(_OPEN))}) + _OPEN
+        script.handshake = _ok(_OPEN)
 
         @FUZZ
         @given(_answers(_POLL_BODIES))
@@ -260,7 +267,7 @@ def test_fuzzed_websocket_upgrade_answers(bound: Bound, method: str) -> None:
     """Any answer to the WebSocket upgrade request: a client, or ProtocolError/ConnectError."""
     upgradable = open_packet(upgrades=["websocket"]).encode()
     with scripted() as (server, script):
-        script.handshake = Conn.head(200, {"Content-Length": str(len(upgradable))}) + upgradable
+        script.handshake = _ok(upgradable)
 
         @FUZZ
         @given(_WS_ANSWERS)
@@ -332,7 +339,7 @@ def test_fuzzed_handshakes(bound: Bound, method: str) -> None:
         @given(_HANDSHAKES)
         def run(fields: dict[str, Any]) -> None:
             packet = _open(fields)
-            script.handshake = Conn.head(200, {"Content-Length": str(len(packet))}) + packet
+            script.handshake = _ok(packet)
             accept = b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}"
             script.websocket = b"HTTP/1.1 101 Switching Protocols\r\n" + accept + b"\r\n\r\n"
             script.websocket += frame(0x1, packet)
@@ -354,7 +361,7 @@ def test_a_ping_interval_past_any_float(bound: Bound, method: str) -> None:
     """pingInterval 10**400 ms (past any float): ProtocolError, not OverflowError."""
     packet = open_packet(pingInterval=10**400).encode()
     with scripted() as (server, script):
-        script.handshake = Conn.head(200, {"Content-Length": str(len(packet))}) + packet
+        script.handshake = _ok(packet)
         script.websocket = b"HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         script.websocket += b"Sec-WebSocket-Accept: {accept}\r\n\r\n" + frame(0x1, packet)
         builder = geventio.ClientBuilder(server.url).timeout(TIMEOUT)
@@ -368,7 +375,7 @@ def test_a_content_length_of_superscript_digits(bound: Bound) -> None:
     ``str.isdigit`` says yes to it, ``int`` says no.
     """
     with scripted() as (server, script):
-        script.handshake = Conn.head(200, {"Content-Length": "²"}) + _OPEN
+        script.handshake = Conn.head(200, {"Content-Length": "²", "Connection": "close"}) + _OPEN
         builder = geventio.ClientBuilder(server.url).timeout(TIMEOUT)
         with bound(1.0), builder.build_polling() as client:
             assert client.sid == "scripted"
@@ -387,10 +394,7 @@ def test_a_gzip_handshake_is_refused(bound: Bound) -> None:
     """A gzip-encoded handshake: ConnectError, undecoded (the client asked for identity)."""
     body = gzip.compress(_OPEN)
     with scripted() as (server, script):
-        script.handshake = Conn.head(
-            200, {"Content-Encoding": "gzip", "Content-Length": str(len(body))}
-        )
-        script.handshake += body
+        script.handshake = _ok(body, **{"Content-Encoding": "gzip"})
         builder = geventio.ClientBuilder(server.url).timeout(TIMEOUT)
         with bound(1.0), pytest.raises(ConnectError, match="encoded"):
             builder.build_polling()
@@ -401,9 +405,8 @@ def test_a_gzip_poll_answer_closes_the_session(bound: Bound) -> None:
     """A gzip-encoded answer to a long-poll GET: the session closes with a TransportError."""
     body = gzip.compress(b"4hello")
     with scripted() as (server, script):
-        script.handshake = Conn.head(200, {"Content-Length": str(len(_OPEN))}) + _OPEN
-        script.poll = Conn.head(200, {"Content-Encoding": "gzip", "Content-Length": str(len(body))})
-        script.poll += body
+        script.handshake = _ok(_OPEN)
+        script.poll = _ok(body, **{"Content-Encoding": "gzip"})
         errors: list[EngineIOError] = []
         builder = geventio.ClientBuilder(server.url).timeout(TIMEOUT).on_error(errors.append)
         with bound(1.0), builder.build_polling() as client:
