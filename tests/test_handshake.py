@@ -210,3 +210,61 @@ def test_parse_handshake_fuzz_fields(obj: dict[str, Any]) -> None:
     max_payload = obj.get("maxPayload")
     assert handshake.max_payload == (DEFAULT_MAX_PAYLOAD if max_payload is None else max_payload)
     assert handshake.max_payload > 0
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(_with(pingInterval=10**400), id="huge-interval"),
+        pytest.param(_with(pingTimeout=10**400), id="huge-timeout"),
+        pytest.param(_with(pingInterval=2**31), id="interval-past-js-timers"),
+        pytest.param(_with(pingTimeout=2**31), id="timeout-past-js-timers"),
+        pytest.param(_with(maxPayload=10**400), id="huge-max-payload"),
+        pytest.param(_with(maxPayload=2**53), id="max-payload-past-js-integers"),
+        pytest.param(_with(pingInterval=-(10**400)), id="hugely-negative-interval"),
+        pytest.param(_with(sid="a\r\nb"), id="sid-with-crlf"),
+        pytest.param(_with(sid="a\x00"), id="sid-with-nul"),
+        pytest.param(_with(sid="\ud800"), id="sid-lone-surrogate"),
+        pytest.param(_with(sid="a" * 1025), id="sid-overlong"),
+        pytest.param(
+            '{"sid": "a", "upgrades": [], "pingInterval": 1e400, "pingTimeout": 1}', id="inf"
+        ),
+    ],
+)
+def test_out_of_range_raises_protocol_error(data: str) -> None:
+    """Numbers past what a JS server can mean, and sids that cannot go into a URL: refused
+    (10**400 ms used to escape as OverflowError)."""
+    with pytest.raises(ProtocolError):
+        parse_handshake(data)
+
+
+def test_the_largest_values_are_accepted() -> None:
+    most = parse_handshake(
+        _with(pingInterval=2**31 - 1, pingTimeout=2**31 - 1, maxPayload=2**53 - 1)
+    )
+    assert most.ping_interval == most.ping_timeout == pytest.approx(2147483.647)
+    assert most.max_payload == 2**53 - 1
+    assert parse_handshake(_with(sid="a" * 1024)).sid == "a" * 1024
+
+
+_numbers = st.one_of(
+    st.integers(),
+    st.integers(min_value=2**30, max_value=2**60),
+    st.integers(min_value=-(10**500), max_value=10**500),
+    st.floats(),
+    st.booleans(),
+)
+
+
+@FAST
+@given(_numbers, _numbers, _numbers | st.none())
+def test_parse_handshake_fuzz_numbers(interval: Any, timeout: Any, max_payload: Any) -> None:
+    """Any numbers: a ProtocolError, or times within 0..2**31-1 ms and a positive maxPayload."""
+    text = _with(pingInterval=interval, pingTimeout=timeout, maxPayload=max_payload)
+    try:
+        handshake = parse_handshake(text)
+    except ProtocolError:
+        return
+    assert 0 <= handshake.ping_interval <= (2**31 - 1) / 1000
+    assert 0 <= handshake.ping_timeout <= (2**31 - 1) / 1000
+    assert 0 < handshake.max_payload < 2**53

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, NoReturn
 
+import gevent
 import gevent.socket
 import gevent.ssl
 import urllib3.exceptions
@@ -33,6 +34,7 @@ from geventio.exceptions import (
 __all__ = [
     "CooperativeSSLContext",
     "ProxyTimeout",
+    "deadline",
     "map_errors",
     "open_proxy_socket",
     "open_socket",
@@ -187,6 +189,29 @@ _TIMEOUTS = (TimeoutError, urllib3.exceptions.TimeoutError)
 
 
 @contextmanager
+def deadline(seconds: float | None, what: str, *, connecting: bool) -> Iterator[None]:
+    """Bound the whole block (every ``recv`` of a peer that trickles included) by ``seconds``.
+
+    The timer raises a private ``gevent.Timeout``, a ``BaseException`` that no library's
+    ``except`` in between takes for its own; the ``finally`` blocks on the way (urllib3's
+    ``urlopen``, the transports') close the connection it interrupted. ``None``: no bound.
+
+    :raises ConnectTimeout: past ``seconds`` while ``connecting``.
+    :raises TransportError: past ``seconds`` afterwards.
+    """
+    timer = gevent.Timeout(seconds)
+    timer.start()
+    try:
+        yield
+    except gevent.Timeout as exc:
+        if exc is not timer:
+            raise  # someone else's timeout
+        raise (ConnectTimeout if connecting else TransportError)(f"{what}: timed out") from None
+    finally:
+        timer.close()
+
+
+@contextmanager
 def map_errors(what: str, *, connecting: bool) -> Iterator[None]:
     """Translate foreign exceptions raised by ``what`` into geventio's (see :func:`reraise`)."""
     try:
@@ -226,7 +251,9 @@ def _translate(exc: Exception, what: str, *, connecting: bool) -> Exception:
         return (ConnectTimeout if connecting else TransportError)(f"{what}: {text}")
     if isinstance(exc, wsproto.utilities.LocalProtocolError):  # pragma: no cover - a bug of ours
         return TransportError(f"{what}: {exc}")
-    if isinstance(exc, wsproto.utilities.RemoteProtocolError):
+    if isinstance(exc, (wsproto.utilities.RemoteProtocolError, UnicodeDecodeError)):
+        # wsproto decodes some header values of the server's 101 (Sec-WebSocket-Protocol and
+        # -Extensions) as ASCII: bytes from the peer that are not the text they must be
         return (ConnectError if connecting else ProtocolError)(f"{what}: {exc}")
     if isinstance(exc, (OSError, urllib3.exceptions.HTTPError)):
         return failure(f"{what}: {_describe(exc)}")

@@ -21,6 +21,7 @@ from geventio._cookies import CookieJar, request_headers
 from geventio._proxy import Proxy
 from geventio._transports._net import (
     CooperativeSSLContext,
+    deadline,
     map_errors,
     open_proxy_socket,
     open_socket,
@@ -32,8 +33,13 @@ from geventio.exceptions import ConnectError, TransportError
 __all__ = ["PollingTransport"]
 
 _POST_HEADERS = {"Content-Type": "text/plain;charset=UTF-8"}
+#: geventio decodes no compressed answer (nor risks a decompression bomb): it asks for none.
+_ACCEPT_ENCODING = {"Accept-Encoding": "identity"}
 
 
+#: The whole request's deadline comes this much after its steps' own timers (a proxy
+#: tunnel's, whose error names the proxy), which fire first when a step is what ran late.
+_GRACE = 0.05
 _CHUNK = 65536
 _SEPARATOR = b"\x1e"
 #: The whole of a poll answer may hold this much at least, whatever the message size limit.
@@ -98,6 +104,19 @@ class _HTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _HTTPSConnection
 
 
+def _announced_length(value: str | None) -> int | None:
+    """A Content-Length of ASCII digits as a number, else ``None`` (urllib3 ignores it too).
+
+    ``str.isdigit`` alone accepts ``"²"``, which ``int`` refuses; and ``int`` refuses more than
+    4300 digits, so a length of more than 18 is taken as 10**18, over any limit.
+    """
+    digits = (value or "").strip()
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    digits = digits.lstrip("0") or "0"
+    return 10**18 if len(digits) > 18 else int(digits)
+
+
 def _body_text(data: bytes) -> str:
     return data[:2000].decode("utf-8", "replace")
 
@@ -109,7 +128,8 @@ class PollingTransport:
     :param headers: sent on every request (after the cookie jar's cookies are added).
     :param cookies: the client's jar; every ``Set-Cookie`` goes into it.
     :param ssl_context: for https; certificates are verified unless the context says otherwise.
-    :param timeout: bound on connecting and on reading every answer but the long-poll's.
+    :param timeout: bound on each request but the long-poll GET, from connecting to the last
+        byte of the answer. geventio asks for no compression and refuses an encoded answer.
     :param max_message_size: the largest message accepted, in bytes. A poll answer may hold
         many: each packet in it may take up to that (4/3 of it for a base64 binary message),
         and the whole answer up to ``max(64 MiB, 4 * max_message_size)``.
@@ -167,14 +187,23 @@ class PollingTransport:
             )
 
     def _request(
-        self, method: str, target: str, body: bytes | None, read_timeout: float, connecting: bool
+        self, method: str, target: str, body: bytes | None, limit: float, connecting: bool
     ) -> bytes:
+        """One request and its whole answer, within ``limit`` seconds in all.
+
+        :raises ConnectError: (``TransportError`` unless ``connecting``) for any failure, a
+            non-2xx answer (with status and body), an encoded or oversized answer.
+        :raises ConnectTimeout: (``TransportError`` unless ``connecting``) past ``limit``.
+        """
         what = f"{method} {self._endpoint.path}"
         headers = request_headers(self._headers, self._cookies, self._endpoint)
+        headers.update(_ACCEPT_ENCODING)
         if body is not None:
             headers.update(_POST_HEADERS)
         error = ConnectError if connecting else TransportError
-        with map_errors(what, connecting=connecting):
+        # urllib3's timeouts bound each recv; the deadline bounds the whole (a trickling peer)
+        whole = deadline(limit + _GRACE, what, connecting=connecting)
+        with whole, map_errors(what, connecting=connecting):
             response = self._pool.urlopen(
                 method,
                 self._origin + target,
@@ -182,27 +211,39 @@ class PollingTransport:
                 headers=headers,
                 retries=False,
                 redirect=False,
-                timeout=urllib3.Timeout(connect=self._timeout, read=read_timeout),
+                timeout=urllib3.Timeout(connect=self._timeout, read=limit),
                 preload_content=False,
+                decode_content=False,
                 assert_same_host=False,
             )
             complete = False
             try:
                 self._cookies.update(self._endpoint, response.headers.getlist("Set-Cookie"))
-                length = response.headers.get("Content-Length")
-                if length is not None and length.isdigit() and int(length) > self._max_body:
-                    raise error(f"{what}: answer of {length} bytes is over the limit")
+                self._check_head(response.headers, what, error)
                 data = self._read_body(response, what, error)
                 status = response.status
                 complete = True
             finally:
-                if not complete:  # unread bytes: the connection cannot be reused
+                if not complete:  # unread bytes, or a timer expired: the connection is closed
                     response.close()
                 response.release_conn()
         if not 200 <= status < 300:
             text = _body_text(data)
             raise error(f"{what}: HTTP {status}: {text[:200]}", status=status, body=text)
         return data
+
+    def _check_head(
+        self, headers: urllib3.HTTPHeaderDict, what: str, error: type[TransportError]
+    ) -> None:
+        """Refuse, before reading it, an answer that is encoded or announced over the limit."""
+        encoding = headers.get("Content-Encoding")
+        if encoding is not None and any(
+            e.strip().lower() not in ("", "identity") for e in encoding.split(",")
+        ):
+            raise error(f"{what}: the answer is encoded ({encoding[:50]!r}); none was asked for")
+        length = _announced_length(headers.get("Content-Length"))
+        if length is not None and length > self._max_body:
+            raise error(f"{what}: answer of {length} bytes is over the limit")
 
     def _read_body(
         self, response: urllib3.BaseHTTPResponse, what: str, error: type[TransportError]
@@ -237,24 +278,27 @@ class PollingTransport:
     def handshake(self) -> bytes:
         """GET the handshake; returns the whole body (the open packet and what follows it).
 
-        :raises ConnectError: for a refused connection or a non-2xx answer (with status/body).
-        :raises ConnectTimeout: past ``timeout``.
+        :raises ConnectError: for a refused connection, a non-2xx answer (with status/body), or
+            an encoded answer.
+        :raises ConnectTimeout: past ``timeout`` for the whole request.
         """
         target = self._endpoint.target("polling", cache_bust=True)
         return self._request("GET", target, None, self._timeout, connecting=True)
 
     def get(self, sid: str, read_timeout: float) -> bytes:
-        """One long-poll GET; blocks until the server answers or ``read_timeout`` passes.
+        """One long-poll GET; blocks until the server answered it whole, at most ``read_timeout``.
 
-        :raises TransportError: on any network failure or non-2xx answer.
+        :raises TransportError: on any network failure, a non-2xx or encoded answer, or past
+            ``read_timeout`` for the whole request.
         """
         target = self._endpoint.target("polling", sid, cache_bust=True)
         return self._request("GET", target, None, read_timeout, connecting=False)
 
     def post(self, sid: str, body: bytes) -> None:
-        """POST one payload; blocks until the server answers (bounded by ``timeout``).
+        """POST one payload; blocks until the server answered it whole, at most ``timeout``.
 
-        :raises TransportError: on any network failure or non-2xx answer.
+        :raises TransportError: on any network failure, a non-2xx or encoded answer, or past
+            ``timeout`` for the whole request.
         """
         target = self._endpoint.target("polling", sid, cache_bust=True)
         self._request("POST", target, body, self._timeout, connecting=False)

@@ -32,9 +32,16 @@ from wsproto.utilities import LocalProtocolError
 
 from geventio._cookies import CookieJar, request_headers
 from geventio._proxy import Proxy
-from geventio._transports._net import map_errors, open_socket, open_tunnel, reraise, wrap_tls
+from geventio._transports._net import (
+    deadline,
+    map_errors,
+    open_socket,
+    open_tunnel,
+    reraise,
+    wrap_tls,
+)
 from geventio._url import Endpoint
-from geventio.exceptions import ConnectError, ConnectTimeout, ProtocolError, TransportError
+from geventio.exceptions import ConnectError, ProtocolError, TransportError
 
 __all__ = ["WebSocketTransport"]
 
@@ -76,17 +83,17 @@ class WebSocketTransport:
     ) -> WebSocketTransport:
         """Open the TCP (and TLS) connection and run the WebSocket handshake.
 
-        Blocks the calling greenlet, each step bounded by ``timeout``. With a ``proxy``, the
-        connection goes through its ``CONNECT`` tunnel (for ws and wss alike).
+        Blocks the calling greenlet, at most ``timeout`` for the whole (a server that trickles
+        its answer included). With a ``proxy``, the connection goes through its ``CONNECT``
+        tunnel (for ws and wss alike).
 
         :raises ConnectError: refused, reset, or the server (or the proxy) rejected the
             handshake (with ``status`` and ``body``).
-        :raises ConnectTimeout: a step ran past ``timeout``.
+        :raises ConnectTimeout: past ``timeout``.
         """
         what = f"WebSocket {endpoint.path}"
         # each socket step is bounded by ``timeout``, and so is the whole (DNS, trickling peer)
-        deadline = gevent.Timeout(timeout, ConnectTimeout(f"{what}: timed out"))
-        with deadline, map_errors(what, connecting=True):
+        with deadline(timeout, what, connecting=True), map_errors(what, connecting=True):
             if proxy is None:
                 sock = open_socket(endpoint.host, endpoint.port, timeout)
             else:
@@ -197,9 +204,9 @@ class WebSocketTransport:
     def recv(self, timeout: float | None = None, *, connecting: bool = False) -> Frame | None:
         """The next complete message (``bytes`` for binary), or ``None`` once the peer closed.
 
-        Blocks the calling greenlet until a message arrives, at most ``timeout`` (default: no
-        limit; the session's heartbeat timer ends a silent connection); only one greenlet may
-        call it.
+        Blocks the calling greenlet until a message arrives, at most ``timeout`` in all, however
+        the peer trickles its bytes (default: no limit; the session's heartbeat timer ends a
+        silent connection); only one greenlet may call it.
 
         :raises TransportError: on a network failure, or past ``timeout`` when one is given
             (:class:`ConnectError` and :class:`ConnectTimeout` while ``connecting``).
@@ -207,6 +214,13 @@ class WebSocketTransport:
         """
         if self._messages:
             return self._messages.pop(0)
+        if timeout is None:
+            return self._read(connecting)
+        with deadline(timeout, "WebSocket read", connecting=connecting):
+            return self._read(connecting)
+
+    def _read(self, connecting: bool) -> Frame | None:
+        """:meth:`recv` without a bound: read until a message is complete or the peer closed."""
         try:
             while not self._messages:
                 if self._error is not None:
@@ -221,13 +235,7 @@ class WebSocketTransport:
                     if len(batch) == _EVENT_BATCH and not self._messages:
                         gevent.idle()  # frames that end no message (fragments, pings): a flood
                     continue
-                if timeout is not None:
-                    self._sock.settimeout(timeout)
-                try:
-                    data = self._sock.recv(_RECV_SIZE)
-                finally:
-                    if timeout is not None:
-                        self._sock.settimeout(None)
+                data = self._sock.recv(_RECV_SIZE)
                 if not data:
                     self._eof = True
                     return None
