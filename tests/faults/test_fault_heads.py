@@ -214,15 +214,26 @@ def _typed(errors: list[EngineIOError]) -> None:
         assert "internal error" not in str(error), repr(error)
 
 
-@pytest.mark.parametrize("method", ["build", "build_polling"])
-def test_fuzzed_polling_handshake_answers(bound: Bound, method: str) -> None:
-    """Any answer to the polling handshake: a client, or ProtocolError / ConnectError."""
+@pytest.mark.parametrize(
+    ("answer_to", "method"),
+    [
+        ("handshake", "build"),
+        ("handshake", "build_polling"),
+        ("websocket", "build"),
+        ("websocket", "build_websocket"),
+    ],
+)
+def test_fuzzed_connect_answers(bound: Bound, answer_to: str, method: str) -> None:
+    """Any answer to the polling handshake or the WebSocket upgrade: a client, or a typed error."""
+    answers = _answers(_POLLING_BODIES) if answer_to == "handshake" else _WS_ANSWERS
     with scripted() as (server, script):
+        if answer_to == "websocket":
+            script.handshake = _ok(open_packet(upgrades=["websocket"]).encode())
 
         @FUZZ
-        @given(_answers(_POLLING_BODIES))
+        @given(answers)
         def run(answer: bytes) -> None:
-            script.handshake = answer
+            setattr(script, answer_to, answer)
             errors: list[EngineIOError] = []
             client = _connect(server.url, method, errors)
             if client is not None:
@@ -256,27 +267,6 @@ def test_fuzzed_long_poll_answers(bound: Bound) -> None:
                 CloseReason.TRANSPORT_CLOSE,
                 CloseReason.SERVER_DISCONNECT,
             )
-            _typed(errors)
-
-        with bound(FUZZ_BOUND):
-            run()
-
-
-@pytest.mark.parametrize("method", ["build", "build_websocket"])
-def test_fuzzed_websocket_upgrade_answers(bound: Bound, method: str) -> None:
-    """Any answer to the WebSocket upgrade request: a client, or ProtocolError/ConnectError."""
-    upgradable = open_packet(upgrades=["websocket"]).encode()
-    with scripted() as (server, script):
-        script.handshake = _ok(upgradable)
-
-        @FUZZ
-        @given(_WS_ANSWERS)
-        def run(answer: bytes) -> None:
-            script.websocket = answer
-            errors: list[EngineIOError] = []
-            client = _connect(server.url, method, errors)
-            if client is not None:
-                client.disconnect()
             _typed(errors)
 
         with bound(FUZZ_BOUND):
