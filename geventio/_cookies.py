@@ -43,6 +43,8 @@ logger = logging.getLogger("geventio")
 _UNSAFE = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
 #: The most bytes of name and value one cookie may have, and the most cookies a jar keeps.
 MAX_COOKIE_SIZE = 4096
+#: The longest life a cookie may get (RFC 6265bis): 400 days, in seconds.
+_MAX_AGE = 400 * 24 * 3600
 MAX_COOKIES = 64
 _DELTA = re.compile(r"-?[0-9]+")
 _DATE_DELIMITERS = re.compile(r"[\x09\x20-\x2f\x3b-\x40\x5b-\x60\x7b-\x7e]+")
@@ -87,7 +89,10 @@ class CookieJar:
         changed = False
         now = self._clock()
         for header in set_cookie_headers:
-            changed = self._store(endpoint, header, now) or changed
+            try:
+                changed = self._store(endpoint, header, now) or changed
+            except Exception:  # a Set-Cookie never breaks the request: it is ignored
+                logger.debug("ignored a Set-Cookie that could not be parsed")
         if changed:
             self._forget()
 
@@ -206,7 +211,10 @@ def _attributes(text: str, now: float) -> _Attributes:
         elif key == "secure":
             secure = True
         elif key == "max-age" and _DELTA.fullmatch(value):
-            delta = int(value)
+            # capped at 400 days (RFC 6265bis) before converting: 400 digits would overflow
+            digits = value.lstrip("-")
+            delta = min(int(digits), _MAX_AGE) if len(digits) <= 12 else _MAX_AGE
+            delta = -delta if value.startswith("-") else delta
             max_age = now + delta if delta > 0 else float("-inf")
         elif key == "expires":
             when = parse_cookie_date(value)

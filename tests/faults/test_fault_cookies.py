@@ -37,6 +37,9 @@ CASES: dict[str, tuple[list[str], str | None]] = {
     ),
     "octal-escapes": (['io="x\\015\\012Evil: 1"; Path=/'], 'io="x\\015\\012Evil: 1"'),
     "control-character": (["io=a\x7fb", "ok=1"], "ok=1"),
+    # Max-Age past any float, or past Python's digit limit for int(): kept, capped at 400 days
+    "huge-max-age": (["a=1; Max-Age=" + "9" * 400, "b=2; Max-Age=" + "9" * 5000], "a=1; b=2"),
+    "huge-negative-max-age": (["a=1; Max-Age=-" + "9" * 400, "b=2"], "b=2"),
 }
 MODES = ["polling", "upgrade"]
 
