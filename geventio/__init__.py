@@ -78,6 +78,8 @@ def __getattr__(name: str) -> Any:
 
     :raises AttributeError: for a name that is not public.
     """
+    if name == "exceptions":  # a public module, which ``import geventio`` used to bring along
+        return importlib.import_module("geventio.exceptions")
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

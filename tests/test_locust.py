@@ -218,7 +218,8 @@ def test_import_geventio_is_lazy() -> None:
         "from geventio import *; "
         "assert all(getattr(geventio, name) is not None for name in geventio.__all__); "
         "assert ClientBuilder.__module__ == 'geventio._builder'; "
-        "assert issubclass(ConnectTimeout, ConnectError)"
+        "assert issubclass(ConnectTimeout, ConnectError); "
+        "assert geventio.exceptions.ConnectError is ConnectError"  # as before the lazy import
     )
     result = run([sys.executable, "-c", code], ROOT)
     assert result.returncode == 0, result.stderr
