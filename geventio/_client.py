@@ -209,7 +209,11 @@ class Client(Session):
             self._start(reader=False)
             self._handle(events)
             self._deliver(batches)  # the rest of a long handshake body, before any poll
-            if not upgrading and not self._finished:
+            if self._finished:  # the body's end broke the protocol or closed: as if at its start
+                raise self._error or ProtocolError(
+                    f"the server closed the session in its handshake ({self._reason})"
+                )
+            if not upgrading:
                 self._spawn_reader()
             if upgrading:
                 try:

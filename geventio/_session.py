@@ -95,6 +95,7 @@ class Session:
         self._done = gevent.event.Event()
         self._inbox = Mailbox(options.inbox_size)
         self._reason: CloseReason | None = None
+        self._error: EngineIOError | None = None  # what closed the session, if an error
         self._finished = False
 
     @property
@@ -324,6 +325,7 @@ class Session:
             return
         self._finished = True
         self._reason = reason
+        self._error = error
         self._conn.finish_close(reason)
         if error is not None:
             logger.info("closing after an error: %s", error)

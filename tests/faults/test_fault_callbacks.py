@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from dummyserver import polling_script
+import pytest
+from dummyserver import OPEN, polling_script
 from faultkit import Bound
 
 import geventio
 from geventio import CloseReason
+from geventio._payload import SEPARATOR
 
 
 class FalsyRecorder:
@@ -36,3 +38,16 @@ def test_a_falsy_on_error_is_called(bound: Bound) -> None:
         client.disconnect()
     assert len(recorder.calls) == 1
     assert isinstance(recorder.calls[0], geventio.ProtocolError)
+
+
+@pytest.mark.parametrize("noops", [10, 300])
+@pytest.mark.parametrize("last", ["9", "1"])
+def test_a_handshake_body_broken_at_its_end_raises(bound: Bound, noops: int, last: str) -> None:
+    """An invalid packet or a CLOSE after many NOOPs in the handshake body: build raises."""
+    body = SEPARATOR.join([OPEN, *["6"] * noops, last]).encode()
+    closes: list[CloseReason] = []
+    with polling_script(handshake=body) as server, bound(2.0):
+        builder = geventio.ClientBuilder(server.url).timeout(5).on_close(closes.append)
+        expected = geventio.ProtocolError if last == "9" else geventio.EngineIOError
+        with pytest.raises(expected):
+            builder.build_polling()
