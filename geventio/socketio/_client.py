@@ -191,7 +191,7 @@ class Client:
         self._wait_timeout = wait_timeout if wait else 0
         self._abort.clear()
         self._down.clear()
-        if self._runner is None or self._runner.dead:
+        if self._runner is None or self._runner.closed:
             self._runner = Runner(1024, self._runner_error)
         try:
             self._open(wait)
