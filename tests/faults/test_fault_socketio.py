@@ -16,7 +16,7 @@ import pytest
 from dummyserver import OPEN, Conn, Server, frame
 from faultkit import Bound
 
-import geventio.socketio as socketio
+from geventio import socketio
 
 TEXT, BINARY = 0x1, 0x2
 BEFORE = frame(TEXT, b'42["before",1]')
@@ -91,7 +91,7 @@ def test_a_late_ack_after_a_call_timed_out_is_not_a_violation(bound: Bound) -> N
         conn.stall()
 
     sio = socketio.Client(reconnection=False)
-    sio.on("disconnect", lambda reason: events.append(reason))
+    sio.on("disconnect", events.append)
     with Server(handler) as server, bound(5.0):
         sio.connect(server.url, transports=["websocket"], wait_timeout=5)
         with pytest.raises(socketio.TimeoutError):
