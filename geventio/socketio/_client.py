@@ -199,6 +199,9 @@ class Client:
             if retry and self.reconnection and self._reconnect_loop():
                 return
             self._finish()
+            runner = self._runner
+            if not runner.running_here():
+                runner.join(self._builder_options["timeout"])  # connect_error handlers ran
             raise
 
     def _open(self, wait: bool = True) -> None:
@@ -247,7 +250,7 @@ class Client:
             return
         done = gevent.event.Event()
         runner.put(done.set, force=True)
-        done.wait(self._builder_options.get("timeout", 5))
+        done.wait(self._builder_options["timeout"])
 
     # -- sending ----------------------------------------------------------------------------------
 
@@ -455,7 +458,7 @@ class Client:
         if reconnector is not None and reconnector is not gevent.getcurrent():
             reconnector.join()
         if runner is not None and not in_handler:
-            runner.join(self._builder_options.get("timeout", 5))
+            runner.join(self._builder_options["timeout"])
 
     shutdown = disconnect
 
