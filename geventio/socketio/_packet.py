@@ -300,6 +300,8 @@ class Decoder:
                 data = _JSON.decode(text)
             except (ValueError, RecursionError) as exc:
                 raise ProtocolError(f"bad JSON payload in a {ptype.name} packet: {exc}") from exc
+            if data is None:
+                raise ProtocolError(f"a null payload in a {ptype.name} packet")
         problem = _shape_error(ptype, data)
         if problem is not None:
             raise ProtocolError(f"a {ptype.name} packet {problem}, not {type(data).__name__}")
