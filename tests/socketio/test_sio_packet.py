@@ -7,8 +7,10 @@ protocol's rules (a table of refusals, a fuzz that only ever sees ProtocolError)
 
 from __future__ import annotations
 
+import ast
 import json
 import math
+import sys
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from socketio.packet import Packet as SioPacket  # type: ignore[import-untyped]
 
+import geventio.socketio._packet as codec
 from geventio.socketio._packet import Decoder, Packet, PacketType, encode, has_binary
 from geventio.socketio.exceptions import ProtocolError
 
@@ -195,6 +198,22 @@ NORMALIZED: list[tuple[Packet, list[str | bytes]]] = [
 def test_encode_normalizes() -> None:
     for packet, wire in NORMALIZED:
         assert encode(packet) == wire, packet
+
+
+def test_codec_imports_only_the_standard_library() -> None:
+    """Sans-IO: nothing but the standard library and the exception tree."""
+    assert codec.__file__ is not None
+    with open(codec.__file__, encoding="utf-8") as source:
+        tree = ast.parse(source.read())
+    imported = {
+        name.split(".")[0] if not name.startswith("geventio") else name
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for name in (
+            [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+        )
+    }
+    assert imported - sys.stdlib_module_names == {"geventio.socketio.exceptions"}
 
 
 def test_has_binary() -> None:
