@@ -175,6 +175,8 @@ class Client:
         :raises ConnectionError: the session could not be opened, or a namespace was refused
             (``args``: the server's message, then its data) or did not answer in time; with
             ``retry``, only once the reconnection attempts are used up.
+        :raises ValueError: ``auth`` (or what its callable returned) is not a dict or ``None``;
+            a bad URL, header or transport.
         """
         if self.connected or (self._reconnector is not None and not self._reconnector.dead):
             raise ConnectionError("Already connected")
@@ -207,6 +209,9 @@ class Client:
     def _open(self, wait: bool = True) -> None:
         """One connection attempt: the session, the namespaces, the ``connect`` handlers."""
         names = self.connection_namespaces
+        auth = _value(self.connection_auth)
+        if auth is not None and not isinstance(auth, dict):
+            raise ValueError(f"auth must be a dict or None (the protocol sends an object): {auth!r}")
         session = Session(self._builder_options.get("max_message_size", 16 * 1024 * 1024))
         try:
             eio = session.open(
@@ -226,7 +231,6 @@ class Client:
         if self._abort.is_set():
             session.abandon()
             raise ConnectionError("disconnect() was called while connecting")
-        auth = _value(self.connection_auth)
         self.failed_namespaces = []
         for namespace in names:
             self._send(session, session.proto.join(namespace, auth))

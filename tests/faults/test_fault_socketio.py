@@ -35,6 +35,7 @@ VIOLATIONS: dict[str, bytes] = {
     + frame(TEXT, b'42["y"]'),
     "ack-for-an-unknown-id": frame(TEXT, b"437[1]"),
     "connect-without-sid": frame(TEXT, b"40{}"),
+    "reserved-event-name": frame(TEXT, b'42["disconnect","spoofed"]'),
 }
 
 

@@ -164,3 +164,10 @@ def test_messages_fed_one_at_a_time_give_the_same_events() -> None:
     parts += [b"a", b"b"]
     out = [proto.receive(part) for part in parts]
     assert out == [[], [], [Received("/", "two", [b"a", b"b"], None)]]
+
+
+@pytest.mark.parametrize("name", ["connect", "connect_error", "disconnect", "newListener"])
+def test_a_reserved_event_name_from_the_server_is_an_error(name: str) -> None:
+    proto = joined("/")
+    with pytest.raises(ProtocolError, match="reserved"):
+        proto.receive(f'2["{name}"]')
