@@ -26,7 +26,7 @@ import logging
 import random
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import gevent
 import gevent.event
@@ -48,6 +48,7 @@ from geventio.socketio.exceptions import (
 __all__ = ["Client"]
 
 default_logger = logging.getLogger("geventio.socketio")
+F = TypeVar("F", bound=Callable[..., Any])
 _FINAL = (CloseReason.CLIENT_DISCONNECT, CloseReason.SERVER_DISCONNECT)
 
 
@@ -119,6 +120,14 @@ class Client:
 
     # -- handlers -------------------------------------------------------------------------------
 
+    @overload
+    def on(
+        self, event: str, handler: None = None, namespace: str | None = None
+    ) -> Callable[[F], F]: ...
+
+    @overload
+    def on(self, event: str, handler: F, namespace: str | None = None) -> None: ...
+
     def on(
         self, event: str, handler: Callable[..., Any] | None = None, namespace: str | None = None
     ) -> Any:
@@ -133,6 +142,12 @@ class Client:
             return set_handler
         self._handlers.set(event, handler, namespace)
         return None
+
+    @overload
+    def event(self, handler: F, /) -> F: ...
+
+    @overload
+    def event(self, *, namespace: str | None = None) -> Callable[[F], F]: ...
 
     def event(self, *args: Any, **kwargs: Any) -> Any:
         """Decorator: the function's name is the event (``@sio.event`` or
@@ -211,7 +226,9 @@ class Client:
         names = self.connection_namespaces
         auth = _value(self.connection_auth)
         if auth is not None and not isinstance(auth, dict):
-            raise ValueError(f"auth must be a dict or None (the protocol sends an object): {auth!r}")
+            raise ValueError(
+                f"auth must be a dict or None (the protocol sends an object): {auth!r}"
+            )
         session = Session(self._builder_options.get("max_message_size", 16 * 1024 * 1024))
         try:
             eio = session.open(
@@ -303,7 +320,8 @@ class Client:
         self._waiting_in_handlers += in_handler
         try:
             self._send(session, messages)
-            if not result.wait(timeout):
+            result.wait(timeout)
+            if not result.ready():  # (wait() returns the value, and no arguments is falsy)
                 session.proto.forget(namespace, ack_id)
                 raise TimeoutError(f"no ack for {event!r} within {timeout} s")
         finally:
@@ -473,8 +491,13 @@ class Client:
         self._down.set()
 
     def wait(self) -> None:
-        """Block until the client is disconnected and no reconnection is pending."""
+        """Block until the client is disconnected, no reconnection is pending and the handlers
+        queued before (the ``disconnect`` ones included) have run; from a handler, only until
+        the first two hold."""
         self._down.wait()
+        runner = self._runner
+        if runner is not None and not runner.running_here():
+            runner.join()
 
     # -- handlers' greenlet -----------------------------------------------------------------------
 
