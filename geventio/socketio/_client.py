@@ -63,7 +63,11 @@ class Client:
     python-socketio's are the Engine.IO client's (``tls_config``, ``proxy``, ``max_message_size``
     and the rest of :class:`geventio.ClientBuilder`'s), as keywords.
 
-    :raises TypeError: for an unknown keyword option.
+    ``logger`` ``True`` sets the ``geventio.socketio`` logger to INFO (no handler is added);
+    ``handle_sigint`` is accepted and ignored (no signal handler is ever installed).
+
+    :raises TypeError: for an unknown keyword option, and for ``json`` or a ``serializer``
+        other than ``'default'`` (only the standard ``json`` module is used).
     """
 
     reason = CloseReason
@@ -76,10 +80,13 @@ class Client:
         reconnection_delay_max: float = 5,
         randomization_factor: float = 0.5,
         logger: bool | logging.Logger = False,
+        serializer: str = "default",
         json: Any = None,
         handle_sigint: bool = True,
         **engineio_options: Any,
     ) -> None:
+        if serializer != "default" or json is not None:
+            raise TypeError("geventio.socketio encodes with the standard json module only")
         self.reconnection = reconnection
         self.reconnection_attempts = reconnection_attempts
         self.reconnection_delay = reconnection_delay

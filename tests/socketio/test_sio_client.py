@@ -326,6 +326,10 @@ def test_no_thread_and_no_signal_handler() -> None:
 def test_unknown_options_are_refused() -> None:
     with pytest.raises(TypeError, match="http_session"):
         socketio.Client(http_session=object())
+    with pytest.raises(TypeError, match="json"):
+        socketio.Client(json=object())
+    with pytest.raises(TypeError, match="json"):
+        socketio.Client(serializer="msgpack")
     socketio.Client(engineio_logger=True, request_timeout=3, ssl_verify=False, logger=False)
 
 
