@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import builtins
 import signal
+import subprocess
+import sys
 import threading
 import time
 from typing import Any
@@ -378,3 +380,40 @@ def test_simple_receive_waiting_when_the_server_disconnects_ends_at_once(
     assert time.monotonic() - start < 5
     assert not client.connected
     client.disconnect()
+
+
+_PATCHED = """
+from gevent import monkey
+monkey.patch_all()
+import sys, threading
+from geventio import socketio
+
+sio = socketio.Client(reconnection=False)
+nums = []
+sio.on("num", lambda i, pad: nums.append(i))
+sio.connect(sys.argv[1], transports=sys.argv[2].split(","))
+assert sio.call("ack", (1, b"x"), timeout=5) == (1, b"x")
+with socketio.SimpleClient(reconnection=False) as simple:
+    simple.connect(sys.argv[1])
+    simple.emit("flood", {"count": 500, "size": 8})
+    got = [simple.receive(timeout=10) for _ in range(502)]
+    assert [e[1] for e in got if e[0] == "num"] == list(range(500)), got[:5]
+sio.disconnect()
+assert threading.active_count() == 1, threading.enumerate()
+print("OK", sio.transport())
+"""
+
+
+@pytest.mark.parametrize("transports", ["websocket", "polling", "polling,websocket"])
+def test_the_same_under_patch_all(sio_server: SioServerHandle, transports: str) -> None:
+    """Locust's way of running: the whole process patched, and still no thread is started."""
+    done = subprocess.run(
+        [sys.executable, "-c", _PATCHED, sio_server.url, transports],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("OK ")
+    assert "Traceback" not in done.stderr
