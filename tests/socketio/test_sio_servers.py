@@ -19,13 +19,22 @@ import json
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import servers._sio_runner
 import socketio
 import urllib3
 import websocket
-from servers import SIO_SERVER_KINDS, SioServerFactory, SioServerHandle, SioServerKind
+from servers import (
+    SIO_SERVER_KINDS,
+    NodeSetupError,
+    SioServerFactory,
+    SioServerHandle,
+    SioServerKind,
+    start_sio_server,
+)
 
 WS = ["websocket"]
 BINARY = {"bin": b"\x00\x01\xff", "list": [b"a", 1, {"deep": b"b"}]}
@@ -241,6 +250,39 @@ def test_polling_transport(sio_server_factory: SioServerFactory, kind: SioServer
         assert client.transport == "polling"
     finally:
         client.disconnect()
+
+
+def test_a_killed_session_server_is_replaced(
+    sio_server: SioServerHandle, request: pytest.FixtureRequest
+) -> None:
+    assert sio_server.kill() == -9
+    replacement = request.getfixturevalue("_session_sio_servers").get(sio_server.kind)
+    assert replacement.alive
+    assert replacement is not sio_server
+    client: Any = socketio.SimpleClient()
+    client.connect(replacement.url, transports=WS)
+    try:
+        assert client.call("ack", "new", timeout=TIMEOUT) == "new"
+    finally:
+        client.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("installed", "message"),
+    [(None, "socket.io is not installed"), ("4.7.0", "has socket.io 4.7.0")],
+)
+def test_node_setup_problems_fail_clearly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, installed: str | None, message: str
+) -> None:
+    (tmp_path / "package.json").write_text('{"dependencies": {"socket.io": "4.8.4"}}')
+    if installed is not None:
+        package = tmp_path / "node_modules" / "socket.io"
+        package.mkdir(parents=True)
+        (package / "package.json").write_text(json.dumps({"version": installed}))
+    monkeypatch.setattr(servers._sio_runner, "NODE_DIR", tmp_path)
+    with pytest.raises(NodeSetupError, match=message) as raised:
+        start_sio_server("node")
+    assert "npm ci --prefix tests/node" in str(raised.value)
 
 
 @pytest.fixture(params=SIO_SERVER_KINDS)
