@@ -16,6 +16,7 @@ __all__ = [
     "ConnectionError",
     "ConnectionRefusedError",
     "DisconnectedError",
+    "NotConnectedError",
     "ProtocolError",
     "SocketIOError",
     "TimeoutError",
@@ -26,7 +27,7 @@ class SocketIOError(Exception):
     """Base of every exception ``geventio.socketio`` raises."""
 
 
-class ConnectionError(SocketIOError):  # noqa: A001 - python-socketio's name
+class ConnectionError(SocketIOError):
     """The connection could not be made, or an operation needs one and there is none.
 
     When a namespace was refused by the server, ``args`` are the ``connect_error`` data: the
@@ -34,7 +35,7 @@ class ConnectionError(SocketIOError):  # noqa: A001 - python-socketio's name
     """
 
 
-class ConnectionRefusedError(ConnectionError):  # noqa: A001 - python-socketio's name
+class ConnectionRefusedError(ConnectionError):
     """Raised by a server-side connect handler to refuse a connection; a client never raises it.
 
     :param args: the message, then optional extra data, as python-socketio takes them.
@@ -52,7 +53,7 @@ class ConnectionRefusedError(ConnectionError):  # noqa: A001 - python-socketio's
             self.error_args["data"] = list(args[1:])
 
 
-class TimeoutError(SocketIOError, builtins.TimeoutError):  # noqa: A001 - python-socketio's name
+class TimeoutError(SocketIOError, builtins.TimeoutError):
     """``call()`` or ``SimpleClient.receive()`` waited longer than its ``timeout``."""
 
 
@@ -66,3 +67,12 @@ class DisconnectedError(SocketIOError):
 
 class ProtocolError(SocketIOError):
     """The server sent something that is not a valid Socket.IO v5 packet."""
+
+
+class NotConnectedError(ConnectionError, BadNamespaceError):
+    """``emit``/``send``/``call`` while the client has no connection (before ``connect()``,
+    during a reconnection, after ``disconnect()``).
+
+    Both a :class:`ConnectionError` and a :class:`BadNamespaceError`: python-socketio raises the
+    latter in that case, so code written for it keeps catching it.
+    """

@@ -1,0 +1,557 @@
+"""``geventio.socketio.Client``: python-socketio's sync client API on geventio's Engine.IO client.
+
+Greenlets, per client:
+
+- the Engine.IO client's own (reader, writer, callback dispatcher). Its dispatcher feeds every
+  message to :class:`~geventio.socketio._state.Protocol` in :meth:`Client._on_message`, sets the
+  result of a waiting :meth:`Client.call` at once, and queues everything else;
+- one :class:`~geventio.socketio._runner.Runner` greenlet, which runs the handlers in the order
+  the events arrived. A handler may block, ``call()`` (its ack does not wait behind it) or
+  ``disconnect()``;
+- while the connection is lost, one reconnection greenlet.
+
+The client's life::
+
+    DOWN --connect()--> UP --transport error, ping timeout, transport close--> RECONNECTING
+     ^                  |  <--a reconnection attempt succeeded---------------/    |
+     |                  |  disconnect(), a server disconnect                      | disconnect(),
+     +------------------+---------------------------------------------------------+ attempts used
+
+``wait()`` returns in DOWN. ``connected`` is ``True`` in UP only.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import gevent
+import gevent.event
+import gevent.lock
+
+from geventio import ClientBuilder, CloseReason, ConnectionClosed, EngineIOError
+from geventio.socketio._handlers import ClientNamespace, Handlers
+from geventio.socketio._runner import Runner
+from geventio.socketio._session import Session, builder_options
+from geventio.socketio._state import Acked, Connected, Kicked, Received, Refused
+from geventio.socketio.exceptions import (
+    BadNamespaceError,
+    ConnectionError,
+    NotConnectedError,
+    ProtocolError,
+    TimeoutError,
+)
+
+__all__ = ["Client"]
+
+default_logger = logging.getLogger("geventio.socketio")
+_FINAL = (CloseReason.CLIENT_DISCONNECT, CloseReason.SERVER_DISCONNECT)
+
+
+def _value(value: Any) -> Any:
+    return value() if callable(value) else value
+
+
+class Client:
+    """A Socket.IO v5 client; python-socketio 5.x's ``socketio.Client``, cooperative with gevent.
+
+    Every method may be called from any greenlet, handlers included. Options beyond
+    python-socketio's are the Engine.IO client's (``tls_config``, ``proxy``, ``max_message_size``
+    and the rest of :class:`geventio.ClientBuilder`'s), as keywords.
+
+    :raises TypeError: for an unknown keyword option.
+    """
+
+    reason = CloseReason
+
+    def __init__(  # noqa: PLR0917 - python-socketio's signature
+        self,
+        reconnection: bool = True,
+        reconnection_attempts: int = 0,
+        reconnection_delay: float = 1,
+        reconnection_delay_max: float = 5,
+        randomization_factor: float = 0.5,
+        logger: bool | logging.Logger = False,
+        json: Any = None,
+        handle_sigint: bool = True,
+        **engineio_options: Any,
+    ) -> None:
+        self.reconnection = reconnection
+        self.reconnection_attempts = reconnection_attempts
+        self.reconnection_delay = reconnection_delay
+        self.reconnection_delay_max = reconnection_delay_max
+        self.randomization_factor = randomization_factor
+        self.handle_sigint = handle_sigint  # accepted for compatibility: no handler is installed
+        if isinstance(logger, logging.Logger):
+            self.logger = logger
+        else:
+            self.logger = default_logger
+            if logger and self.logger.level == logging.NOTSET:
+                self.logger.setLevel(logging.INFO)
+        self._builder_options = builder_options(engineio_options)
+        self._handlers = Handlers()
+        self.handlers = self._handlers.handlers
+        self.namespace_handlers = self._handlers.namespace_handlers
+        self.sid: str | None = None
+        self.connected = False
+        #: Connected namespaces and their sids.
+        self.namespaces: dict[str, str] = {}
+        self.failed_namespaces: list[str] = []
+        self.connection_url: Any = None
+        self.connection_headers: Any = {}
+        self.connection_auth: Any = None
+        self.connection_transports: list[str] | None = None
+        self.connection_namespaces: list[str] = []
+        self.socketio_path = "socket.io"
+        self._wait_timeout: float = 1
+        self._session: Session | None = None
+        self._runner: Runner | None = None
+        self._reconnector: gevent.Greenlet[Any, Any] | None = None
+        self._abort = gevent.event.Event()
+        self._down = gevent.event.Event()  # DOWN: no session and no reconnection pending
+        self._down.set()
+        self._up = gevent.event.Event()  # UP: connect() or a reconnection completed
+        self._send_lock = gevent.lock.Semaphore()
+        self._waiting_in_handlers = 0
+
+    # -- handlers -------------------------------------------------------------------------------
+
+    def on(
+        self, event: str, handler: Callable[..., Any] | None = None, namespace: str | None = None
+    ) -> Any:
+        """Register ``handler`` for ``event`` in ``namespace`` (``'*'``: every event or
+        namespace without a handler of its own); without ``handler``, a decorator."""
+        if handler is None:
+
+            def set_handler(fn: Callable[..., Any]) -> Callable[..., Any]:
+                self._handlers.set(event, fn, namespace)
+                return fn
+
+            return set_handler
+        self._handlers.set(event, handler, namespace)
+        return None
+
+    def event(self, *args: Any, **kwargs: Any) -> Any:
+        """Decorator: the function's name is the event (``@sio.event`` or
+        ``@sio.event(namespace='/chat')``)."""
+        if len(args) == 1 and not kwargs and callable(args[0]):
+            return self.on(args[0].__name__)(args[0])
+
+        def set_handler(fn: Callable[..., Any]) -> Callable[..., Any]:
+            return self.on(fn.__name__, *args, **kwargs)(fn)  # type: ignore[no-any-return]
+
+        return set_handler
+
+    def register_namespace(self, namespace_handler: ClientNamespace) -> None:
+        """Route a namespace's events to a :class:`ClientNamespace` instance.
+
+        :raises ValueError: for anything else.
+        """
+        self._handlers.register(namespace_handler, self)
+
+    # -- connecting -----------------------------------------------------------------------------
+
+    def connect(  # noqa: PLR0917 - python-socketio's signature
+        self,
+        url: Any,
+        headers: Any = None,
+        auth: Any = None,
+        transports: str | list[str] | None = None,
+        namespaces: str | list[str] | None = None,
+        socketio_path: str = "socket.io",
+        wait: bool = True,
+        wait_timeout: float = 1,
+        retry: bool = False,
+    ) -> None:
+        """Open the Engine.IO session and join the namespaces.
+
+        Blocks until every namespace answered (at most ``wait_timeout`` after the session
+        opened, itself bounded by ``request_timeout``) and the ``connect`` handlers ran. ``url``,
+        ``headers`` and ``auth`` may be callables, called at each connection attempt.
+
+        :raises ConnectionError: the session could not be opened, or a namespace was refused
+            (``args``: the server's message, then its data) or did not answer in time; with
+            ``retry``, only once the reconnection attempts are used up.
+        """
+        if self.connected or (self._reconnector is not None and not self._reconnector.dead):
+            raise ConnectionError("Already connected")
+        if isinstance(transports, str):
+            transports = [transports]
+        if isinstance(namespaces, str):
+            namespaces = [namespaces]
+        self.connection_url = url
+        self.connection_headers = headers or {}
+        self.connection_auth = auth
+        self.connection_transports = transports
+        self.connection_namespaces = namespaces or self._handlers.default_namespaces()
+        self.socketio_path = socketio_path
+        self._wait_timeout = wait_timeout if wait else 0
+        self._abort.clear()
+        self._down.clear()
+        if self._runner is None or self._runner.dead:
+            self._runner = Runner(1024, self._runner_error)
+        try:
+            self._open(wait)
+        except ConnectionError:
+            if retry and self.reconnection and self._reconnect_loop():
+                return
+            self._finish()
+            raise
+
+    def _open(self, wait: bool = True) -> None:
+        """One connection attempt: the session, the namespaces, the ``connect`` handlers."""
+        names = self.connection_namespaces
+        session = Session(self._builder_options.get("max_message_size", 16 * 1024 * 1024))
+        try:
+            eio = session.open(
+                ClientBuilder(_value(self.connection_url))._set(**self._builder_options),
+                path=self.socketio_path,
+                headers=_value(self.connection_headers) or {},
+                transports=self.connection_transports,
+                on_data=partial(self._on_message, session),
+                on_close=partial(self._on_close, session),
+            )
+        except (EngineIOError, ValueError) as exc:
+            for namespace in names:
+                self._fire("connect_error", namespace, str(exc), force=True)
+            raise ConnectionError(str(exc)) from exc
+        self._session = session
+        self.sid = eio.sid
+        if self._abort.is_set():
+            session.abandon()
+            raise ConnectionError("disconnect() was called while connecting")
+        auth = _value(self.connection_auth)
+        self.failed_namespaces = []
+        for namespace in names:
+            self._send(session, session.proto.join(namespace, auth))
+        if not wait:
+            session.established = True
+            self.connected = True
+            self._up.set()
+            return
+        if not session.await_answers(self._wait_timeout) or session.refusals:
+            session.abandon()
+            raise session.failure()
+        session.established = True
+        self.connected = True
+        self._sync_runner()
+        self._up.set()
+
+    def _sync_runner(self) -> None:
+        """Wait until the handlers queued so far (the ``connect`` ones) have run."""
+        runner = self._runner
+        if runner is None or runner.running_here():
+            return
+        done = gevent.event.Event()
+        runner.put(done.set, force=True)
+        done.wait(self._builder_options.get("timeout", 5))
+
+    # -- sending ----------------------------------------------------------------------------------
+
+    def emit(
+        self,
+        event: str,
+        data: Any = None,
+        namespace: str | None = None,
+        callback: Callable[..., Any] | None = None,
+    ) -> None:
+        """Send an event; ``data`` a tuple is several arguments; ``bytes`` anywhere in it make it
+        a binary event. ``callback(*args)`` runs (among the handlers) when the server acks.
+
+        Returns once queued (it blocks only while geventio's send buffer is full).
+
+        :raises NotConnectedError: no connection (also a :class:`BadNamespaceError`).
+        :raises BadNamespaceError: ``namespace`` is not connected.
+        :raises TypeError, ValueError: for data JSON cannot carry; nothing is sent then.
+        """
+        namespace = namespace or "/"
+        session = self._live(namespace)
+        messages, _ = session.proto.emit(namespace, [event, *_args(data)], callback)
+        self._send(session, messages)
+
+    def send(
+        self, data: Any, namespace: str | None = None, callback: Callable[..., Any] | None = None
+    ) -> None:
+        """``emit('message', data, namespace, callback)``."""
+        self.emit("message", data, namespace, callback)
+
+    def call(
+        self, event: str, data: Any = None, namespace: str | None = None, timeout: float = 60
+    ) -> Any:
+        """Emit with an ack and block the calling greenlet until the server acknowledges.
+
+        :returns: the ack's single argument, a tuple when there are several, ``None`` for none.
+        :raises TimeoutError: after ``timeout`` seconds, or as soon as the connection ends
+            before the ack (python-socketio waits out the timeout then).
+        :raises NotConnectedError, BadNamespaceError, TypeError, ValueError: as :meth:`emit`.
+        """
+        namespace = namespace or "/"
+        session = self._live(namespace)
+        result: gevent.event.AsyncResult[list[Any]] = gevent.event.AsyncResult()
+        messages, ack_id = session.proto.emit(namespace, [event, *_args(data)], result)
+        in_handler = self._runner is not None and self._runner.running_here()
+        self._waiting_in_handlers += in_handler
+        try:
+            self._send(session, messages)
+            if not result.wait(timeout):
+                session.proto.forget(namespace, ack_id)
+                raise TimeoutError(f"no ack for {event!r} within {timeout} s")
+        finally:
+            self._waiting_in_handlers -= in_handler
+        args = result.get()
+        if len(args) == 1:
+            return args[0]
+        return tuple(args) if args else None
+
+    def _live(self, namespace: str) -> Session:
+        session = self._session
+        if session is None or session.closed:
+            raise NotConnectedError("the client is not connected")
+        if not session.proto.connected(namespace):
+            raise BadNamespaceError(f"{namespace} is not a connected namespace.")
+        return session
+
+    def _send(self, session: Session, messages: list[str | bytes]) -> None:
+        eio = session.eio
+        assert eio is not None
+        try:
+            if len(messages) == 1 and not self._send_lock.locked():
+                eio.send(messages[0])
+                return
+            with self._send_lock:  # a binary packet's messages must not interleave with others
+                for message in messages:
+                    eio.send(message)
+        except ConnectionClosed as exc:
+            raise NotConnectedError(f"the connection is closed ({exc.reason.value})") from exc
+
+    # -- what the server sends (in the Engine.IO dispatcher's greenlet) ---------------------------
+
+    def _on_message(self, session: Session, message: str | bytes) -> None:
+        if session.closed:
+            return
+        try:
+            events = session.proto.receive(message)
+        except ProtocolError as exc:
+            self.logger.error("the server broke the Socket.IO protocol: %s", exc)
+            session.break_off()
+            return
+        for event in events:
+            if isinstance(event, Received):
+                self._queue(self._handle_event, session, event)
+            elif isinstance(event, Acked):
+                token = event.token
+                if isinstance(token, gevent.event.AsyncResult):
+                    token.set(event.args)
+                else:
+                    self._queue(self._guard, "ack", event.namespace, token, *event.args)
+            elif isinstance(event, Connected):
+                self.namespaces[event.namespace] = event.sid
+                self._fire("connect", event.namespace)
+                session.answered.set()
+            elif isinstance(event, Refused):
+                self._refused(session, event)
+            elif isinstance(event, Kicked):
+                self._kicked(session, event.namespace)
+
+    def _refused(self, session: Session, event: Refused) -> None:
+        session.refusals.append(event)
+        self.failed_namespaces.append(event.namespace)
+        self.namespaces.pop(event.namespace, None)
+        data = event.data
+        self._fire("connect_error", event.namespace, data)
+        session.answered.set()
+
+    def _kicked(self, session: Session, namespace: str) -> None:
+        if self.namespaces.pop(namespace, None) is not None:
+            self._fire("disconnect", namespace, CloseReason.SERVER_DISCONNECT.value)
+        session.answered.set()
+        if not session.proto.namespaces and not session.proto.joining():
+            session.final = True  # the server left us no namespace: as python-socketio, close
+            session.close()
+
+    def _on_close(self, session: Session, reason: CloseReason) -> None:
+        reason = session.reason or reason
+        session.closed = True
+        for token in session.proto.pending_tokens():
+            if isinstance(token, gevent.event.AsyncResult):
+                token.set_exception(TimeoutError(f"the connection ended ({reason.value})"))
+        session.answered.set()
+        if not session.established or session is not self._session:
+            return  # a failed attempt: whoever opened it decides what follows
+        self.connected = False
+        self._up.clear()
+        self.sid = None
+        for namespace in list(self.namespaces):
+            self._fire("disconnect", namespace, reason.value, force=True)
+        self.namespaces = {}
+        if (
+            self.reconnection
+            and not session.final
+            and not self._abort.is_set()
+            and reason not in _FINAL
+        ):
+            self.logger.info("connection lost (%s): reconnecting", reason.value)
+            self._reconnector = gevent.spawn(self._reconnect_loop)
+        else:
+            self._finish()
+
+    # -- reconnection -----------------------------------------------------------------------------
+
+    def _delay(self, attempt: int) -> float:
+        base = min(self.reconnection_delay * 2**attempt, self.reconnection_delay_max)
+        spread = self.randomization_factor * (2 * random.random() - 1)
+        return max(0.0, float(base * (1 + spread)))
+
+    def _reconnect_loop(self) -> bool:
+        """Try to connect again until it works, the attempts are used up or ``disconnect()``.
+
+        :returns: ``True`` once connected (else the client is DOWN).
+        """
+        attempt = 0
+        while not self._abort.wait(self._delay(attempt)):
+            attempt += 1
+            try:
+                self._open()
+            except ConnectionError as exc:
+                self.logger.info("reconnection attempt %d failed: %s", attempt, exc)
+            else:
+                self.logger.info("reconnected after %d attempt(s)", attempt)
+                return True
+            if self.reconnection_attempts and attempt >= self.reconnection_attempts:
+                self.logger.info("giving up after %d reconnection attempt(s)", attempt)
+                break
+        self._finish()
+        return False
+
+    # -- ending -----------------------------------------------------------------------------------
+
+    def disconnect(self) -> None:
+        """Leave every namespace, close the session (after what was queued is sent) and stop
+        reconnecting. Idempotent; never raises.
+
+        Blocks until the ``disconnect`` handlers ran, unless called from a handler (they then run
+        right after it returns).
+        """
+        self._abort.set()
+        runner = self._runner
+        in_handler = runner is not None and runner.running_here()
+        if runner is not None and in_handler:
+            runner.unbound()  # the dispatcher must not wait for room behind this handler
+        session = self._session
+        self.connected = False
+        self._up.clear()
+        if session is not None and not session.closed:
+            session.final = True
+            for namespace in [*session.proto.namespaces, *session.proto.joining()]:
+                try:
+                    self._send(session, session.proto.leave(namespace))
+                except NotConnectedError:
+                    break
+            session.close()
+        reconnector = self._reconnector
+        if reconnector is not None and reconnector is not gevent.getcurrent():
+            reconnector.join()
+        if runner is not None and not in_handler:
+            runner.join(self._builder_options.get("timeout", 5))
+
+    shutdown = disconnect
+
+    def _finish(self) -> None:
+        self.connected = False
+        if self._runner is not None:
+            self._runner.close()
+        self._down.set()
+
+    def wait(self) -> None:
+        """Block until the client is disconnected and no reconnection is pending."""
+        self._down.wait()
+
+    # -- handlers' greenlet -----------------------------------------------------------------------
+
+    def _queue(self, fn: Callable[..., Any], *args: Any) -> None:
+        runner = self._runner
+        if runner is not None:
+            runner.put(fn, *args, force=self._waiting_in_handlers > 0)
+
+    def _fire(self, event: str, namespace: str, *args: Any, force: bool = False) -> None:
+        runner = self._runner
+        if runner is not None:
+            runner.put(
+                self._guard,
+                event,
+                namespace,
+                self._handlers.call,
+                event,
+                namespace,
+                *args,
+                force=force,
+            )
+
+    def _handle_event(self, session: Session, event: Received) -> None:
+        result = self._guard(
+            event.event,
+            event.namespace,
+            self._handlers.call,
+            event.event,
+            event.namespace,
+            *event.args,
+        )
+        if event.id is None or session.closed or not session.proto.connected(event.namespace):
+            return
+        try:
+            self._send(session, session.proto.ack(event.namespace, event.id, _args(result)))
+        except (NotConnectedError, TypeError, ValueError) as exc:
+            self.logger.warning("could not ack %r: %s", event.event, exc)
+
+    def _guard(self, event: str, namespace: str, fn: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except (gevent.GreenletExit, KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # gevent.Timeout too
+            self._handler_error(event, namespace, exc)
+            return None
+
+    def _handler_error(self, event: str, namespace: str, exc: BaseException) -> None:
+        """A handler raised; logged. Subclasses (the Locust user) may report it elsewhere."""
+        self.logger.error(
+            "the handler of %r in %s raised", event, namespace, exc_info=(type(exc), exc, None)
+        )
+
+    def _runner_error(self, exc: BaseException, fn: Callable[..., Any], args: Any) -> None:
+        self.logger.error("a Socket.IO callback raised", exc_info=(type(exc), exc, None))
+
+    # -- the rest of python-socketio's surface --------------------------------------------------
+
+    def get_sid(self, namespace: str | None = None) -> str | None:
+        """The sid of ``namespace`` (``'/'`` by default), or ``None`` when not connected."""
+        return self.namespaces.get(namespace or "/")
+
+    def transport(self) -> str | None:
+        """``'polling'`` or ``'websocket'``; ``None`` without a session."""
+        session = self._session
+        return None if session is None or session.eio is None else session.eio.transport
+
+    def start_background_task(
+        self, target: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> gevent.Greenlet[Any, Any]:
+        """Run ``target(*args, **kwargs)`` in a new greenlet (which has ``join()``)."""
+        return gevent.spawn(target, *args, **kwargs)
+
+    def sleep(self, seconds: float = 0) -> None:
+        """Sleep the calling greenlet."""
+        gevent.sleep(seconds)
+
+    def __repr__(self) -> str:
+        state = "connected" if self.connected else "disconnected"
+        return f"<geventio.socketio.Client {state} namespaces={sorted(self.namespaces)}>"
+
+
+def _args(data: Any) -> list[Any]:
+    """python-socketio's rule: a tuple is several arguments, ``None`` none, else one."""
+    if isinstance(data, tuple):
+        return list(data)
+    return [] if data is None else [data]
