@@ -296,7 +296,8 @@ class Client:
         self._waiting_in_handlers += in_handler
         try:
             self._send(session, messages)
-            if not result.wait(timeout):
+            result.wait(timeout)  # returns the value: an ack without arguments is falsy
+            if not result.ready():
                 session.proto.forget(namespace, ack_id)
                 raise TimeoutError(f"no ack for {event!r} within {timeout} s")
         finally:
