@@ -6,7 +6,6 @@ Private: import them from :mod:`geventio.contrib.locust`. Locust is imported fir
 
 from __future__ import annotations
 
-import functools
 import json as stdlib_json
 import time
 from collections.abc import Callable
@@ -16,8 +15,10 @@ from gevent import getcurrent
 from locust import User
 from locust.env import Environment
 
-from geventio.contrib._locust_client import CALL, CONNECT, RECEIVE, Context, no_context
-from geventio.socketio import Client, ClientNamespace
+from geventio.contrib._locust_client import CALL, CONNECT, RECEIVE, Context, message_size
+from geventio.contrib._locust_client import no_context
+from geventio.socketio import Client, SocketIOError
+from geventio.socketio._session import Session
 
 __all__ = ["EMIT", "SEND_MESSAGE", "SocketIOClient", "SocketIOUser", "packet_size"]
 
@@ -114,11 +115,17 @@ class SocketIOClient(Client):
     ``WSE``        the event     :meth:`emit`; length: the bytes sent
     ``WSS``        ``name``      :meth:`send` (default ``Unnamed``); length: the bytes sent
     ``WSC``        the event     :meth:`call`: the round trip; length: the reply's bytes
-    ``WSR``        the event     :meth:`on_message` (the catch-all); or a failure: an exception
-                                 raised by any handler (then raised on to the client)
+    ``WSR``        the event     :meth:`on_message` (the catch-all); length: the event's bytes
+    ``WSR``        the event     failure only: a handler raised (any handler: ``on``,
+                                 ``event``, a namespace class, ``on_message``; ``ack`` for an
+                                 emit's callback)
     ============== ============= ==============================================================
 
-    ``context`` is asked for each sample (``SocketIOUser`` passes its ``context``).
+    The bytes sent are those of the Socket.IO packet (UTF-8 text, plus binary attachments), as
+    the client hands it to Engine.IO; received ones are counted as that packet's would be
+    (:func:`packet_size`). ``context`` is asked for each sample (``SocketIOUser`` passes its
+    ``context``). Unlike the reporting methods of ``EngineIOUser``, a failure is raised after
+    it is reported, as python-socketio raises it.
     """
 
     def __init__(
@@ -130,12 +137,12 @@ class SocketIOClient(Client):
         """
         super().__init__(*args, **kwargs)
         self.request_event = request_event
-        self._fire_event: Callable[..., Any] = request_event.fire
-        self._context = context
+        self._request_fire: Callable[..., Any] = request_event.fire
+        self._sample_context = context
         json_module = kwargs.get("json") or stdlib_json
-        self._dumps: Callable[..., str] = json_module.dumps
-        #: greenlets inside :meth:`call`: the emit it makes is not a sample of its own
-        self._calling: set[Any] = set()
+        self._json_dumps: Callable[..., str] = json_module.dumps
+        #: bytes sent so far by each greenlet inside :meth:`emit` or :meth:`send`
+        self._sent_bytes: dict[Any, int] = {}
 
     # -- reported operations ----------------------------------------------------------------
 
@@ -151,9 +158,9 @@ class SocketIOClient(Client):
         try:
             super().connect(*args, **kwargs)
         except Exception as exc:
-            self._report(CONNECT, "connect", started, start_time, error=exc)
+            self._timed_sample(CONNECT, "connect", started, start_time, error=exc)
             raise
-        self._report(CONNECT, "connect", started, start_time)
+        self._timed_sample(CONNECT, "connect", started, start_time)
 
     def emit(
         self,
@@ -164,18 +171,17 @@ class SocketIOClient(Client):
     ) -> None:
         """:meth:`geventio.socketio.Client.emit`, reported as a ``WSE <event>`` sample.
 
-        The sample's length is the packet's bytes (see :func:`packet_size`); its time, the wait
-        to queue it (0 unless the send buffer is full). Data that cannot be sent raises before
-        anything is sent, and is not reported. A failure to send is reported, then raised.
+        The sample's length is the bytes sent (the packet and its attachments); its time, the
+        wait to queue it (about 0, unless the send buffer is full). Data that JSON cannot carry
+        raises before anything is sent, with no sample. A failure to send is reported, then
+        raised.
 
-        :raises TypeError: for data that cannot be encoded (not reported).
-        :raises geventio.socketio.exceptions.BadNamespaceError: and ``ConnectionError``: not
-            connected (reported).
+        :raises TypeError: and ``ValueError``: for data JSON cannot carry (not reported).
+        :raises geventio.socketio.exceptions.BadNamespaceError: not connected, or not to that
+            namespace (reported); ``NotConnectedError`` (both a ``BadNamespaceError`` and a
+            ``ConnectionError``) without a connection.
         """
-        if self._calling and getcurrent() in self._calling:  # the emit of a call()
-            super().emit(event, data, namespace=namespace, callback=callback)
-            return
-        self._emit(EMIT, str(event), event, data, namespace, callback)
+        self._reported_emit(EMIT, str(event), event, data, namespace, callback)
 
     def send(
         self,
@@ -188,7 +194,7 @@ class SocketIOClient(Client):
 
         As :meth:`emit` otherwise.
         """
-        self._emit(SEND_MESSAGE, name, "message", data, namespace, callback)
+        self._reported_emit(SEND_MESSAGE, name, "message", data, namespace, callback)
 
     def call(
         self,
@@ -205,24 +211,21 @@ class SocketIOClient(Client):
         raises before anything is sent, and is not reported.
 
         :returns: the ack's single argument, or a tuple of several (``None`` for none).
-        :raises geventio.socketio.exceptions.TimeoutError: no ack within ``timeout`` (reported).
-        :raises TypeError: for data that cannot be encoded (not reported).
+        :raises geventio.socketio.exceptions.TimeoutError: no ack within ``timeout``, or the
+            connection ended first (reported).
+        :raises geventio.socketio.exceptions.BadNamespaceError: as :meth:`emit` (reported).
+        :raises TypeError: and ``ValueError``: as :meth:`emit` (not reported).
         """
-        packet_size(event_args(event, data), namespace, self._dumps)  # raises for bad data
-        me = getcurrent()
         start_time = time.time()
         started = perf_counter()
-        self._calling.add(me)
         try:
             reply = super().call(event, data, namespace=namespace, timeout=timeout)
-        except Exception as exc:
-            self._report(CALL, str(event), started, start_time, error=exc)
+        except SocketIOError as exc:  # bad data raises TypeError or ValueError: no sample
+            self._timed_sample(CALL, str(event), started, start_time, error=exc)
             raise
-        finally:
-            self._calling.discard(me)
         elapsed = (perf_counter() - started) * 1000
-        size = 0 if reply is None else packet_size(event_args("", reply), None, self._dumps) - 6
-        self._fire(CALL, str(event), elapsed, size, None, start_time=start_time)
+        size = packet_size(ack_args(reply), namespace, self._json_dumps)
+        self._sample(CALL, str(event), elapsed, size, None, start_time=start_time)
         return reply
 
     def on_message(self, event: str, data: Any) -> None:
@@ -233,56 +236,26 @@ class SocketIOClient(Client):
         keep the sample. The length is the event packet's bytes. Runs in the client's handler
         greenlet: it should not block for long (events wait behind it).
         """
-        size = packet_size(event_args(event, data), None, self._dumps)
-        self._fire(RECEIVE, event, 0, size, None)
+        size = packet_size(event_args(event, data), None, self._json_dumps)
+        self._sample(RECEIVE, event, 0, size, None)
 
-    # -- handlers: their exceptions are WSR failures --------------------------------------
+    # -- hooks of geventio.socketio.Client ------------------------------------------------
 
-    def on(self, event: str, handler: Handler | None = None, namespace: str | None = None) -> Any:
-        """:meth:`geventio.socketio.Client.on`; an exception the handler raises is also
-        reported, as a failed ``WSR <event>`` sample (the event's own name for ``'*'``)."""
-        if handler is None:
+    def _handler_error(self, event: str, namespace: str, exc: BaseException) -> None:
+        """A handler (or ``on_message``, or an ack callback: ``ack``) raised: a failed ``WSR
+        <event>`` sample, instead of an error log (logged at DEBUG level only)."""
+        self.logger.debug("the handler of %r in %s raised", event, namespace, exc_info=exc)
+        self._sample(RECEIVE, event, 0, 0, exc)
 
-            def set_handler(handler: Handler) -> Handler:
-                self.on(event, handler, namespace)
-                return handler
-
-            return set_handler
-        return super().on(event, self.reported(event, handler), namespace)
-
-    def register_namespace(self, namespace_handler: ClientNamespace) -> None:
-        """:meth:`geventio.socketio.Client.register_namespace`; exceptions of its ``on_<event>``
-        methods are reported as failed ``WSR <event>`` samples, as with :meth:`on`."""
-        trigger = namespace_handler.trigger_event
-
-        @functools.wraps(trigger)
-        def trigger_event(event: str, *args: Any) -> Any:
-            try:
-                return trigger(event, *args)
-            except Exception as exc:
-                self._fire(RECEIVE, str(event), 0, 0, exc)
-                raise
-
-        namespace_handler.trigger_event = trigger_event  # type: ignore[method-assign]
-        super().register_namespace(namespace_handler)
-
-    def reported(self, event: str, handler: Handler) -> Handler:
-        """``handler``, reporting what it raises as a failed ``WSR`` sample, then raising it."""
-
-        @functools.wraps(handler)
-        def run(*args: Any) -> Any:
-            try:
-                return handler(*args)
-            except Exception as exc:
-                name = str(args[0]) if event == "*" and args else event
-                self._fire(RECEIVE, name, 0, 0, exc)
-                raise
-
-        return run
+    def _send(self, session: Session, messages: list[str | bytes]) -> None:
+        """Send as the base class does; count the bytes for the :meth:`emit` under way."""
+        super()._send(session, messages)
+        if self._sent_bytes and (me := getcurrent()) in self._sent_bytes:
+            self._sent_bytes[me] += sum(message_size(message) for message in messages)
 
     # -- reporting ---------------------------------------------------------------------------
 
-    def _emit(
+    def _reported_emit(
         self,
         request_type: str,
         name: str,
@@ -291,17 +264,20 @@ class SocketIOClient(Client):
         namespace: str | None,
         callback: Handler | None,
     ) -> None:
-        size = packet_size(event_args(event, data), namespace, self._dumps)  # raises: no sample
+        me = getcurrent()
         start_time = time.time()
         started = perf_counter()
+        self._sent_bytes[me] = 0
         try:
             super().emit(event, data, namespace=namespace, callback=callback)
-        except Exception as exc:
-            self._report(request_type, name, started, start_time, size=size, error=exc)
+        except SocketIOError as exc:  # bad data raises TypeError or ValueError: no sample
+            self._timed_sample(request_type, name, started, start_time, error=exc)
             raise
-        self._report(request_type, name, started, start_time, size=size)
+        finally:
+            size = self._sent_bytes.pop(me)
+        self._timed_sample(request_type, name, started, start_time, size=size)
 
-    def _report(
+    def _timed_sample(
         self,
         request_type: str,
         name: str,
@@ -312,9 +288,9 @@ class SocketIOClient(Client):
         error: Exception | None = None,
     ) -> None:
         elapsed = (perf_counter() - started) * 1000
-        self._fire(request_type, name, elapsed, size, error, start_time=start_time)
+        self._sample(request_type, name, elapsed, size, error, start_time=start_time)
 
-    def _fire(
+    def _sample(
         self,
         request_type: str,
         name: str,
@@ -323,13 +299,13 @@ class SocketIOClient(Client):
         exception: Exception | None,
         **more: Any,
     ) -> None:
-        self._fire_event(
+        self._request_fire(
             request_type=request_type,
             name=name,
             response_time=response_time,
             response_length=response_length,
             exception=exception,
-            context=self._context(),
+            context=self._sample_context(),
             **more,
         )
 
