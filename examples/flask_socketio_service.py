@@ -15,10 +15,15 @@ Events, as Locust's ``examples/socketio/socketio_echo_server.py`` answers them:
 And, for the other examples and the tests:
 
 - ``echo *args``: acks with the same arguments;
+- ``slow_echo seconds *args``: the same, ``seconds`` later;
 - ``reflect {"event": E, "args": [...]}``: emits E back to the sender with those arguments (any
   number, none included);
 - an event with no handler is never acknowledged, so a ``call()`` of it times out;
-- ``GET /`` answers ``ok`` (Locust's example also makes an HTTP request).
+- ``GET /`` answers ``ok`` (Locust's example also makes an HTTP request);
+- ``GET /stats?tag=T``: how many clients that connected with ``auth={"tag": T}`` are connected
+  now, and how many left for each reason (``{"connected": 1, "left": {"client disconnect":
+  2}}``), as the server saw it: ``client disconnect`` when the client said goodbye,
+  ``transport close`` when its connection just ended.
 """
 
 from __future__ import annotations
@@ -27,9 +32,11 @@ import argparse
 import signal
 import socket
 import sys
+from collections import Counter
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, jsonify, request
+from flask.typing import ResponseReturnValue
 
 __all__ = ["create_app", "main", "start_server"]
 
@@ -39,14 +46,41 @@ def create_app() -> tuple[Flask, Any]:
 
     :raises ImportError: without Flask-SocketIO.
     """
-    from flask_socketio import SocketIO, emit, join_room, leave_room  # type: ignore[import-untyped]  # noqa: PLC0415
+    import gevent  # noqa: PLC0415
+    from flask_socketio import (  # type: ignore[import-untyped]  # noqa: PLC0415
+        SocketIO,
+        emit,
+        join_room,
+        leave_room,
+    )
 
     app = Flask(__name__)
     sio = SocketIO(app, async_mode="gevent", cors_allowed_origins="*")
 
+    tags: dict[str, str] = {}  # sid -> the tag of its auth
+    connected: Counter[str] = Counter()
+    left: dict[str, Counter[str]] = {}
+
     @app.get("/")
     def index() -> str:
         return "ok"
+
+    @app.get("/stats")
+    def stats() -> ResponseReturnValue:
+        tag = request.args.get("tag", "")
+        return jsonify(connected=connected[tag], left=left.get(tag, {}))
+
+    @sio.on("connect")
+    def on_connect(auth: Any = None) -> None:
+        tag = str(auth.get("tag", "")) if isinstance(auth, dict) else ""
+        tags[request.sid] = tag  # type: ignore[attr-defined]
+        connected[tag] += 1
+
+    @sio.on("disconnect")
+    def on_disconnect(reason: Any = None) -> None:
+        tag = tags.pop(request.sid, "")  # type: ignore[attr-defined]
+        connected[tag] -= 1
+        left.setdefault(tag, Counter())[str(reason)] += 1
 
     @sio.on("join_room")
     def on_join_room(data: dict[str, Any]) -> str:
@@ -66,6 +100,11 @@ def create_app() -> tuple[Flask, Any]:
     @sio.on("echo")
     def on_echo(*args: Any) -> tuple[Any, ...]:
         return args  # a tuple: acked as that many arguments
+
+    @sio.on("slow_echo")
+    def on_slow_echo(seconds: float, *args: Any) -> tuple[Any, ...]:
+        gevent.sleep(seconds)
+        return args
 
     @sio.on("reflect")
     def on_reflect(data: dict[str, Any]) -> None:
