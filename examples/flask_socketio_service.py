@@ -70,46 +70,46 @@ def create_app() -> tuple[Flask, Any]:
         tag = request.args.get("tag", "")
         return jsonify(connected=connected[tag], left=left.get(tag, {}))
 
-    @sio.on("connect")
     def on_connect(auth: Any = None) -> None:
         tag = str(auth.get("tag", "")) if isinstance(auth, dict) else ""
         tags[request.sid] = tag  # type: ignore[attr-defined]
         connected[tag] += 1
 
-    @sio.on("disconnect")
     def on_disconnect(reason: Any = None) -> None:
         tag = tags.pop(request.sid, "")  # type: ignore[attr-defined]
         connected[tag] -= 1
         left.setdefault(tag, Counter())[str(reason)] += 1
 
-    @sio.on("join_room")
     def on_join_room(data: dict[str, Any]) -> str:
         room = data["room"]
         join_room(room)
         emit("room_joined", f"{request.sid} joined {room}", to=room)  # type: ignore[attr-defined]
         return f"Joined room {room}"
 
-    @sio.on("leave_room")
     def on_leave_room(data: dict[str, Any]) -> None:
         leave_room(data["room"])
 
-    @sio.on("send_message")
     def on_send_message(data: dict[str, Any]) -> None:
         emit("chat_message", data["message"], to=data["room"])
 
-    @sio.on("echo")
     def on_echo(*args: Any) -> tuple[Any, ...]:
         return args  # a tuple: acked as that many arguments
 
-    @sio.on("slow_echo")
     def on_slow_echo(seconds: float, *args: Any) -> tuple[Any, ...]:
         gevent.sleep(seconds)
         return args
 
-    @sio.on("reflect")
     def on_reflect(data: dict[str, Any]) -> None:
         emit(data["event"], tuple(data.get("args", ())))
 
+    sio.on_event("connect", on_connect)
+    sio.on_event("disconnect", on_disconnect)
+    sio.on_event("join_room", on_join_room)
+    sio.on_event("leave_room", on_leave_room)
+    sio.on_event("send_message", on_send_message)
+    sio.on_event("echo", on_echo)
+    sio.on_event("slow_echo", on_slow_echo)
+    sio.on_event("reflect", on_reflect)
     return app, sio
 
 

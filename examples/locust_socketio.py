@@ -36,7 +36,7 @@ ROOM = "room1"
 class ChatUser(SocketIOUser, HttpUser):
     """A chat user: Socket.IO for the chat, HTTP (``self.client``) for the rest of the site."""
 
-    options: dict[str, Any] = {"reconnection": False}  # socketio.Client options  # noqa: RUF012
+    options: dict[str, Any] = {"reconnection": False}  # noqa: RUF012 - socketio.Client options
     wait_time = between(0.5, 1.5)
     host = "http://127.0.0.1:5001"  # the default; --host overrides it
 

@@ -11,12 +11,19 @@ import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from gevent import getcurrent
+from gevent import Greenlet, getcurrent
+from gevent.pool import Group
 from locust import User
 from locust.env import Environment
 
-from geventio.contrib._locust_client import CALL, CONNECT, RECEIVE, Context, message_size
-from geventio.contrib._locust_client import no_context
+from geventio.contrib._locust_client import (
+    CALL,
+    CONNECT,
+    RECEIVE,
+    Context,
+    message_size,
+    no_context,
+)
 from geventio.socketio import Client, SocketIOError
 from geventio.socketio._session import Session
 
@@ -181,7 +188,9 @@ class SocketIOClient(Client):
             namespace (reported); ``NotConnectedError`` (both a ``BadNamespaceError`` and a
             ``ConnectionError``) without a connection.
         """
-        self._reported_emit(EMIT, str(event), event, data, namespace, callback)
+        self._reported_emit(
+            EMIT, name=str(event), event=event, data=data, namespace=namespace, callback=callback
+        )
 
     def send(
         self,
@@ -194,7 +203,14 @@ class SocketIOClient(Client):
 
         As :meth:`emit` otherwise.
         """
-        self._reported_emit(SEND_MESSAGE, name, "message", data, namespace, callback)
+        self._reported_emit(
+            SEND_MESSAGE,
+            name=name,
+            event="message",
+            data=data,
+            namespace=namespace,
+            callback=callback,
+        )
 
     def call(
         self,
@@ -258,6 +274,7 @@ class SocketIOClient(Client):
     def _reported_emit(
         self,
         request_type: str,
+        *,
         name: str,
         event: str,
         data: Any,
@@ -296,7 +313,7 @@ class SocketIOClient(Client):
         name: str,
         response_time: float,
         response_length: int,
-        exception: Exception | None,
+        exception: BaseException | None,  # a handler may raise gevent.Timeout
         **more: Any,
     ) -> None:
         self._request_fire(
@@ -333,8 +350,9 @@ class SocketIOUser(User):
     """
 
     abstract = True
-    #: Options of :class:`geventio.socketio.Client` (``reconnection_attempts``, ``logger``...).
-    options: ClassVar[dict[str, Any]] = {}
+    #: Options of :class:`geventio.socketio.Client` (``reconnection_attempts``, ``logger``...);
+    #: typed as the built-in user types it, so that subclasses may redefine it the same way.
+    options: dict[str, Any] = {}  # noqa: RUF012
     #: The client class: a subclass of :class:`SocketIOClient` may override ``on_message``.
     sio_class: ClassVar[type[SocketIOClient]] = SocketIOClient
     sio: SocketIOClient
@@ -351,9 +369,21 @@ class SocketIOUser(User):
 
         self.sio.on("*", catch_all)
 
-    def run(self) -> None:
-        """Locust's ``User.run``, then disconnect the client (idempotent), however it ended."""
-        try:
-            super().run()
-        finally:
-            self.sio.disconnect()
+    def start(self, group: Group) -> Greenlet[Any, Any]:
+        """Start the user's greenlet, as Locust's ``User.start``; when ``run()`` ends, however
+        it ended (stopped, killed, ``on_start`` raised), the greenlet disconnects the client
+        (idempotent; blocks until closed, bounded by ``request_timeout``).
+
+        (Locust's ``User.run`` is final, hence this greenlet function instead of an override;
+        its first argument is the user, as Locust looks users up by it.)
+        """
+        self._greenlet = group.spawn(_run_then_disconnect, self)
+        self._group = group
+        return self._greenlet
+
+
+def _run_then_disconnect(user: SocketIOUser) -> None:
+    try:
+        user.run()  # type: ignore[no-untyped-call]
+    finally:
+        user.sio.disconnect()
