@@ -148,9 +148,11 @@ class Browser:
 
 # -- every example imports without side effects ---------------------------------------------
 
-# examples/locustfile.py is left out: ``import locust`` monkey-patches the whole process. It is
-# run in a subprocess by its own test instead.
-IMPORTABLE = sorted(path.stem for path in EXAMPLES.glob("*.py") if path.stem != "locustfile")
+# examples/locustfile.py and locust_socketio.py are left out: ``import locust`` monkey-patches the
+# whole process. They are run in subprocesses by their own tests instead (test_locust.py and
+# socketio/test_sio_locust.py).
+LOCUSTFILES = {"locustfile", "locust_socketio"}
+IMPORTABLE = sorted(path.stem for path in EXAMPLES.glob("*.py") if path.stem not in LOCUSTFILES)
 
 
 @pytest.mark.parametrize("name", IMPORTABLE)
@@ -213,6 +215,35 @@ def test_flask_view_calls_the_upstream_from_many_greenlets() -> None:
         app.config["upstream"].close()
     finally:
         server.stop(timeout=2)
+
+
+def test_flask_view_calls_the_socketio_service_from_many_greenlets() -> None:
+    """examples/flask_socketio_client.py: one shared client, a ``call()`` per request, against
+    the Flask-SocketIO service of flask_socketio_service.py, both in this process."""
+    service = load_example("flask_socketio_service")
+    client_example = load_example("flask_socketio_client")
+    server = service.start_server()
+    try:
+        app = client_example.create_app(url_of(server))
+        http = app.test_client()
+        jobs = [gevent.spawn(http.get, f"/ask?q=question {i}") for i in range(20)]
+        gevent.joinall(jobs, timeout=20, raise_error=True)
+        answers = [job.value.get_json() for job in jobs]
+        assert answers == [
+            {"question": f"question {i}", "answer": f"question {i}"} for i in range(20)
+        ]
+        app.config["upstream"].close()
+    finally:
+        server.stop(timeout=2)
+
+
+def test_flask_view_answers_502_when_the_socketio_service_is_down() -> None:
+    client_example = load_example("flask_socketio_client")
+    app = client_example.create_app(f"http://127.0.0.1:{free_port()}")
+    response = app.test_client().get("/ask?q=anyone")
+    assert response.status_code == 502
+    assert response.get_json()["error"].startswith("ConnectionError: ")
+    app.config["upstream"].close()
 
 
 # -- blocking calls from many greenlets -------------------------------------------------------

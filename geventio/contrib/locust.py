@@ -1,4 +1,5 @@
-"""Load tests with Locust: :class:`EngineIOUser`, a Locust ``User`` holding a geventio session.
+"""Load tests with Locust: :class:`EngineIOUser`, a Locust ``User`` holding a geventio session,
+and :class:`SocketIOUser`, a drop-in for Locust's own ``locust.contrib.socketio.SocketIOUser``.
 
 Needs the ``locust`` extra (``pip install 'geventio[locust]'``). Import it from a locustfile
 only: importing Locust monkey-patches the whole process (``gevent.monkey.patch_all()``), which is
@@ -22,6 +23,19 @@ request_type    name         one sample per
 ``context()`` method returns (Locust's ``User.context``, ``{}`` unless overridden), asked again
 for each sample. As with Locust's HTTP clients, the reporting methods report a failure and
 return instead of raising it.
+
+:class:`SocketIOUser` keeps the names and request types of Locust's built-in user (``WS
+connect``, ``WSE <event>``, ``WSS <name>``, ``WSC <event>``, ``WSR <event>``; see
+:class:`SocketIOClient`), with python-socketio's API on ``self.sio``: a locustfile written for
+the built-in user runs with its imports changed (``from geventio.contrib.locust import
+SocketIOUser``, and ``geventio.socketio`` for ``socketio``). Unlike the reporting methods above,
+its calls raise what python-socketio's raise (after reporting it): a failed ``connect()``, a
+``call()`` that timed out.
+
+Import order: a script may start with ``from geventio.contrib.locust import ...``. This module
+imports Locust before anything of geventio that imports ``ssl``, so that Locust's
+``gevent.monkey.patch_all()`` runs first, as gevent requires (``import geventio`` alone imports
+no ``ssl``).
 """
 
 from __future__ import annotations
@@ -42,15 +56,19 @@ from geventio.contrib._locust_client import (
     LocustClient,
     message_size,
 )
+from geventio.contrib._locust_sio import EMIT, SocketIOClient, SocketIOUser
 
 __all__ = [
     "CALL",
     "CONNECT",
+    "EMIT",
     "RECEIVE",
     "SEND",
     "TRANSPORTS",
     "EngineIOUser",
     "LocustClient",
+    "SocketIOClient",
+    "SocketIOUser",
     "message_size",
 ]
 
