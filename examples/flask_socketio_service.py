@@ -47,7 +47,7 @@ def create_app() -> tuple[Flask, Any]:
     :raises ImportError: without Flask-SocketIO.
     """
     import gevent  # noqa: PLC0415
-    from flask_socketio import (  # type: ignore[import-untyped]  # noqa: PLC0415
+    from flask_socketio import (  # noqa: PLC0415
         SocketIO,
         emit,
         join_room,
