@@ -300,10 +300,10 @@ RUNNERS: dict[str, Callable[[Impl, Options], dict[str, Any]]] = {
 # ----------------------------------------------------------------- command line
 
 
-def parse_args(argv: list[str] | None = None) -> Options:
-    """The worker command line, identical for the three implementations."""
+def parse_args(argv: list[str] | None = None, scenarios: tuple[str, ...] = SCENARIOS) -> Options:
+    """The worker command line, identical for every implementation (``scenarios``: the choices)."""
     parser = argparse.ArgumentParser(description="One benchmark run; prints one JSON line.")
-    parser.add_argument("--scenario", choices=SCENARIOS, required=True)
+    parser.add_argument("--scenario", choices=scenarios, required=True)
     parser.add_argument("--transport", choices=TRANSPORTS, required=True)
     parser.add_argument("--message", choices=("text", "binary"), default="text")
     parser.add_argument("--size", type=int, default=32, help="message size in bytes")
@@ -329,14 +329,22 @@ def emit(result: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def main(impl: Impl, argv: list[str] | None = None) -> None:
+def main(
+    impl: Any,
+    argv: list[str] | None = None,
+    runners: dict[str, Callable[[Any, Options], dict[str, Any]]] | None = None,
+) -> None:
     """Run the scenario named on the command line with ``impl``, print the JSON line, exit.
+
+    ``runners`` maps scenario names to their functions (default: the Engine.IO scenarios above;
+    ``sio_driver.py`` passes the Socket.IO ones).
 
     The process exits with ``os._exit`` right after printing, without disconnecting anything:
     teardown is not measured, and python-engineio's polling ``disconnect()`` can wait a whole
     ping interval (25 s here), which would only slow the run down.
     """
-    opts = parse_args(argv)
+    runners = RUNNERS if runners is None else runners
+    opts = parse_args(argv, tuple(runners))
     raise_nofile()
     head: dict[str, Any] = {
         "impl": impl.name,
@@ -347,7 +355,7 @@ def main(impl: Impl, argv: list[str] | None = None) -> None:
         "n": opts.n,
     }
     try:
-        result = {**head, **RUNNERS[opts.scenario](impl, opts)}
+        result = {**head, **runners[opts.scenario](impl, opts)}
     except BenchError as exc:
         result = {**head, "error": str(exc)}
     except Exception as exc:
