@@ -175,6 +175,8 @@ class Client:
         :raises ConnectionError: the session could not be opened, or a namespace was refused
             (``args``: the server's message, then its data) or did not answer in time; with
             ``retry``, only once the reconnection attempts are used up.
+        :raises ValueError: ``auth`` (or what its callable returned) is not a dict or ``None``;
+            a bad URL, header or transport.
         """
         if self.connected or (self._reconnector is not None and not self._reconnector.dead):
             raise ConnectionError("Already connected")
@@ -191,7 +193,7 @@ class Client:
         self._wait_timeout = wait_timeout if wait else 0
         self._abort.clear()
         self._down.clear()
-        if self._runner is None or self._runner.dead:
+        if self._runner is None or self._runner.closed:
             self._runner = Runner(1024, self._runner_error)
         try:
             self._open(wait)
@@ -199,11 +201,17 @@ class Client:
             if retry and self.reconnection and self._reconnect_loop():
                 return
             self._finish()
+            runner = self._runner
+            if not runner.running_here():
+                runner.join(self._builder_options["timeout"])  # connect_error handlers ran
             raise
 
     def _open(self, wait: bool = True) -> None:
         """One connection attempt: the session, the namespaces, the ``connect`` handlers."""
         names = self.connection_namespaces
+        auth = _value(self.connection_auth)
+        if auth is not None and not isinstance(auth, dict):
+            raise ValueError(f"auth must be a dict or None (the protocol sends an object): {auth!r}")
         session = Session(self._builder_options.get("max_message_size", 16 * 1024 * 1024))
         try:
             eio = session.open(
@@ -223,7 +231,6 @@ class Client:
         if self._abort.is_set():
             session.abandon()
             raise ConnectionError("disconnect() was called while connecting")
-        auth = _value(self.connection_auth)
         self.failed_namespaces = []
         for namespace in names:
             self._send(session, session.proto.join(namespace, auth))
@@ -247,7 +254,7 @@ class Client:
             return
         done = gevent.event.Event()
         runner.put(done.set, force=True)
-        done.wait(self._builder_options.get("timeout", 5))
+        done.wait(self._builder_options["timeout"])
 
     # -- sending ----------------------------------------------------------------------------------
 
@@ -455,7 +462,7 @@ class Client:
         if reconnector is not None and reconnector is not gevent.getcurrent():
             reconnector.join()
         if runner is not None and not in_handler:
-            runner.join(self._builder_options.get("timeout", 5))
+            runner.join(self._builder_options["timeout"])
 
     shutdown = disconnect
 

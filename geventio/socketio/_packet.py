@@ -1,20 +1,11 @@
-"""Sans-IO Socket.IO v5 packet codec: packets to Engine.IO messages and back.
+"""Sans-IO Socket.IO v5 packet codec (stdlib only): packets to Engine.IO messages and back.
 
-Only the standard library: no I/O, no gevent. :func:`encode` turns one :class:`Packet` into the
-Engine.IO messages that carry it (a text message, then one binary message per attachment), with
-exactly python-socketio 5.x's bytes. :class:`Decoder` turns Engine.IO messages back into packets
-and refuses anything the protocol does not allow with
-:class:`~geventio.socketio.exceptions.ProtocolError`.
-
-Wire format (socket.io-protocol v5)::
-
-    <type>[<attachments>-][<namespace>,][<ack id>][<JSON payload>]
-
-JSON choices: the text is ``json.dumps(data, separators=(",", ":"))`` as python-socketio sends it
-(so non-ASCII is ``\\u`` escaped and dict keys that are ``int``/``float``/``bool``/``None`` become
-strings, as ``json`` does). Unlike python-socketio, NaN and infinities are refused when encoding
-(JSON has no such values; a JavaScript server drops the connection), and ``NaN``/``Infinity``
-literals are refused when decoding.
+Wire format: ``<type>[<attachments>-][<namespace>,][<ack id>][<JSON payload>]``, then one binary
+message per attachment. :func:`encode` gives python-socketio 5.x's exact bytes:
+``json.dumps(data, separators=(",", ":"))``, so non-ASCII is ``\\u`` escaped and ``int``/``float``/
+``bool``/``None`` dict keys become strings, as ``json`` does. Unlike python-socketio it refuses NaN
+and infinities (not JSON; a JavaScript server drops the connection). :class:`Decoder` refuses
+anything the protocol does not allow with :class:`~geventio.socketio.exceptions.ProtocolError`.
 """
 
 from __future__ import annotations
@@ -182,22 +173,21 @@ def _digits_end(text: str, pos: int, limit: int) -> int:
 
 
 def _placeholders(data: Any) -> list[tuple[list[Any] | dict[str, Any], Any, Any]]:
-    """Every placeholder in decoded JSON: (container, key or index, its num), depth first.
+    """Every placeholder in decoded JSON: (its container, its key or index, its num).
 
-    Walks without recursion, so depth is bounded only by what ``json`` accepted.
+    Walks without recursion, so depth is bounded only by what ``json`` accepted. A placeholder
+    is a dict whose ``"_placeholder"`` is ``true`` (as the JavaScript parser decides).
     """
     found: list[tuple[list[Any] | dict[str, Any], Any, Any]] = []
     stack: list[list[Any] | dict[str, Any]] = [data] if isinstance(data, (list, dict)) else []
     while stack:
         container = stack.pop()
         items = container.items() if isinstance(container, dict) else enumerate(container)
-        children = []
         for key, value in items:
             if isinstance(value, dict) and value.get("_placeholder") is True:
                 found.append((container, key, value.get("num")))
             elif isinstance(value, (list, dict)):
-                children.append(value)
-        stack.extend(reversed(children))
+                stack.append(value)
     return found
 
 
@@ -300,6 +290,8 @@ class Decoder:
                 data = _JSON.decode(text)
             except (ValueError, RecursionError) as exc:
                 raise ProtocolError(f"bad JSON payload in a {ptype.name} packet: {exc}") from exc
+            if data is None:
+                raise ProtocolError(f"a null payload in a {ptype.name} packet")
         problem = _shape_error(ptype, data)
         if problem is not None:
             raise ProtocolError(f"a {ptype.name} packet {problem}, not {type(data).__name__}")

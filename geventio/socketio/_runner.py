@@ -69,8 +69,9 @@ class Runner:
         return bool(gevent.getcurrent() is self._greenlet)
 
     @property
-    def dead(self) -> bool:
-        return bool(self._greenlet.dead)
+    def closed(self) -> bool:
+        """``True`` once :meth:`close` or :meth:`kill` was called: nothing queued later runs."""
+        return self._closed
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the queued calls to run after :meth:`close`; ``True`` if they did."""
@@ -78,6 +79,7 @@ class Runner:
         return bool(self._greenlet.dead)
 
     def kill(self) -> None:
+        """Stop now, dropping what is queued."""
         self._closed = True
         self._room.set()
         self._greenlet.kill()

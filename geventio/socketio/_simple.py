@@ -40,6 +40,7 @@ class SimpleClient:
         self._events: deque[list[Any]] = deque()
         self._arrived = gevent.event.Event()
         self._taken = gevent.event.Event()
+        self._closing = False
 
     def connect(  # noqa: PLR0917 - python-socketio's signature
         self,
@@ -59,6 +60,7 @@ class SimpleClient:
             raise RuntimeError("Already connected")
         self.namespace = namespace
         self._events.clear()
+        self._closing = False
         client = self.client_class(*self.client_args, **self.client_kwargs)
         client.on("*", self._keep, namespace=namespace)
         client.connect(
@@ -74,7 +76,7 @@ class SimpleClient:
 
     def _keep(self, event: str, *args: Any) -> None:
         """The catch-all handler: keep the event, waiting (in the handlers' greenlet) for room."""
-        while len(self._events) >= INBOX_SIZE:
+        while len(self._events) >= INBOX_SIZE and not self._closing:
             self._taken.clear()
             self._taken.wait()
         self._events.append([event, *args])
@@ -157,10 +159,11 @@ class SimpleClient:
 
     def disconnect(self) -> None:
         """Disconnect; idempotent."""
+        self._closing = True  # a handler waiting for room in the inbox must not hold it up
+        self._taken.set()
         client = self.client
         if client is not None:
             client.disconnect()
-        self._taken.set()
 
     def __enter__(self) -> SimpleClient:
         return self

@@ -31,6 +31,11 @@ __all__ = ["Acked", "Connected", "Event", "Kicked", "Protocol", "Received", "Ref
 
 Message = str | bytes
 
+#: Event names a server may not send (socket.io-parser refuses them too): they would reach the
+#: client's own connect and disconnect handlers.
+RESERVED_EVENTS = frozenset(
+    {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}
+)
 #: Events kept per namespace while its CONNECT is awaited; a server that sends more is broken.
 MAX_EARLY_EVENTS = 1024
 
@@ -195,6 +200,8 @@ class Protocol:
 
     def _event(self, packet: Packet, state: _Ns) -> list[Event]:
         data = packet.data
+        if data[0] in RESERVED_EVENTS:
+            raise ProtocolError(f"the server sent the reserved event {data[0]!r}")
         event = Received(packet.namespace, data[0], data[1:], packet.id)
         if state is _Ns.CONNECTED:
             return [event]

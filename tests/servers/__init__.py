@@ -1,7 +1,9 @@
-"""Real Engine.IO servers (python-engineio and Node engine.io) for the test suite.
+"""Real Engine.IO and Socket.IO servers for the test suite.
 
-``py_server.py`` and ``node_server.js`` are standalone programs; this package
-only exposes the helpers that start them (see ``_runner``).
+``py_server.py`` and ``node_server.js`` (Engine.IO), ``sio_py_server.py``,
+``sio_flask_server.py`` and ``sio_node_server.js`` (Socket.IO) are standalone
+programs; this package only exposes the helpers that start them (see
+``_runner`` and ``_sio_runner``).
 """
 
 from __future__ import annotations
@@ -18,16 +20,32 @@ from servers._runner import (
     start_server_with,
     transport_tuple,
 )
+from servers._sio_runner import (
+    SIO_SERVER_KINDS,
+    SioServerFactory,
+    SioServerHandle,
+    SioServerKind,
+    SioServerOptions,
+    start_sio_server,
+    start_sio_server_with,
+)
 
 __all__ = [
     "SERVER_KINDS",
+    "SIO_SERVER_KINDS",
     "NodeSetupError",
     "ServerFactory",
     "ServerHandle",
     "ServerKind",
     "ServerOptions",
     "ServerStartError",
+    "SioServerFactory",
+    "SioServerHandle",
+    "SioServerKind",
+    "SioServerOptions",
     "start_server",
     "start_server_with",
+    "start_sio_server",
+    "start_sio_server_with",
     "transport_tuple",
 ]

@@ -1,0 +1,126 @@
+"""Pytest fixtures for the real Socket.IO test servers (re-exported by tests/socketio/conftest.py).
+
+- ``sio_server``: one default-configured server per kind (``py``: python-socketio, ``flask``:
+  Flask-SocketIO, ``node``: Node socket.io), shared by the session; a test using it runs
+  against the three. A server a test stopped or killed is started again (on a new port) for
+  the next test; one a test restarted keeps its port.
+- ``sio_py_server``, ``sio_flask_server``, ``sio_node_server``: the shared server of one kind.
+- ``sio_server_factory(kind, ping_interval=, ping_timeout=, transports=, port=)``: a fresh
+  server, stopped after the test. ``port=<a former server's port>`` starts a server on that
+  port again; ``handle.restart()`` does the same in place (for reconnection tests).
+
+The fixtures live here, in a module mypy can name, because tests/socketio/ has no
+``__init__.py`` (an ``__init__.py`` there would shadow python-socketio's ``socketio`` for the
+tests) and a second module named ``conftest`` is a mypy error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, cast
+
+import pytest
+
+from servers import (
+    SIO_SERVER_KINDS,
+    NodeSetupError,
+    ServerStartError,
+    SioServerFactory,
+    SioServerHandle,
+    SioServerKind,
+    SioServerOptions,
+    start_sio_server,
+    start_sio_server_with,
+)
+
+
+def _failure(exc: ServerStartError) -> str:
+    prefix = "node test server unavailable: " if isinstance(exc, NodeSetupError) else ""
+    return f"{prefix}{exc}"
+
+
+class _SessionSioServers:
+    """One default-configured server per kind, shared by the whole session.
+
+    A server that a test stopped, killed (or that crashed) is transparently started again;
+    a paused one is resumed. A server that failed to start keeps failing fast instead of
+    retrying for every test.
+    """
+
+    def __init__(self) -> None:
+        self._handles: dict[SioServerKind, SioServerHandle] = {}
+        self._failures: dict[SioServerKind, str] = {}
+
+    def get(self, kind: SioServerKind) -> SioServerHandle:
+        if kind in self._failures:
+            pytest.fail(self._failures[kind], pytrace=False)
+        handle = self._handles.get(kind)
+        if handle is not None and handle.alive:
+            handle.resume()
+            return handle
+        if handle is not None:
+            handle.stop()
+        try:
+            handle = start_sio_server_with(kind, SioServerOptions())
+        except ServerStartError as exc:
+            self._failures[kind] = _failure(exc)
+            pytest.fail(self._failures[kind], pytrace=False)
+        self._handles[kind] = handle
+        return handle
+
+    def stop_all(self) -> None:
+        for handle in self._handles.values():
+            handle.stop()
+        self._handles.clear()
+
+
+@pytest.fixture(scope="session")
+def _session_sio_servers() -> Iterator[_SessionSioServers]:
+    cache = _SessionSioServers()
+    yield cache
+    cache.stop_all()
+
+
+@pytest.fixture(params=SIO_SERVER_KINDS, ids=list(SIO_SERVER_KINDS))
+def sio_server(
+    request: pytest.FixtureRequest, _session_sio_servers: _SessionSioServers
+) -> SioServerHandle:
+    """A default-configured Socket.IO server, once per kind: a test using it runs against all 3."""
+    kind: SioServerKind = request.param
+    return _session_sio_servers.get(kind)
+
+
+@pytest.fixture
+def sio_py_server(_session_sio_servers: _SessionSioServers) -> SioServerHandle:
+    """The session's default-configured python-socketio server."""
+    return _session_sio_servers.get("py")
+
+
+@pytest.fixture
+def sio_flask_server(_session_sio_servers: _SessionSioServers) -> SioServerHandle:
+    """The session's default-configured Flask-SocketIO server."""
+    return _session_sio_servers.get("flask")
+
+
+@pytest.fixture
+def sio_node_server(_session_sio_servers: _SessionSioServers) -> SioServerHandle:
+    """The session's default-configured Node socket.io server."""
+    return _session_sio_servers.get("node")
+
+
+@pytest.fixture
+def sio_server_factory() -> Iterator[SioServerFactory]:
+    """Start Socket.IO servers with custom options; all of them are stopped after the test."""
+    started: list[SioServerHandle] = []
+
+    def factory(kind: SioServerKind, **options: Any) -> SioServerHandle:
+        try:
+            handle = start_sio_server(kind, **options)
+        except ServerStartError as exc:
+            pytest.fail(_failure(exc), pytrace=False)
+        started.append(handle)
+        return handle
+
+    yield cast(SioServerFactory, factory)
+    for handle in started:
+        handle.stop()
