@@ -17,7 +17,7 @@ from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import socketio  # type: ignore[import-untyped]  # noqa: E402
+import socketio  # noqa: E402
 from sio_driver import SioImpl, main  # noqa: E402
 
 if __name__ == "__main__":
