@@ -43,11 +43,15 @@ IMPLS: dict[str, tuple[str, list[str]]] = {
         "geventio.socketio (patch_all)",
         [sys.executable, str(CLIENTS_DIR / "gsio_bench.py"), "--patch-all"],
     ),
+    "gsio-lifted": (
+        "geventio.socketio (limit lifted)",
+        [sys.executable, str(CLIENTS_DIR / "gsio_bench.py"), "--lift-limit"],
+    ),
     "pysio": ("python-socketio", [sys.executable, str(CLIENTS_DIR / "pysio_bench.py")]),
     "node-sio": ("node socket.io-client", ["node", str(CLIENTS_DIR / "node_sio_bench.js")]),
 }
 EIO_IMPLS = ("geventio", "geventio-lifted", "pyeio", "pyeio-lifted", "node")
-SIO_IMPLS = ("gsio", "gsio-catchall", "gsio-patched", "pysio", "node-sio")
+SIO_IMPLS = ("gsio", "gsio-catchall", "gsio-patched", "gsio-lifted", "pysio", "node-sio")
 #: The implementation the ratios are computed against: geventio, on Engine.IO or Socket.IO rows.
 BASE_IMPLS = ("geventio", "gsio")
 #: Variants with the 16-packet limit lifted: only on the polling rows of latency/throughput/flood.
@@ -55,10 +59,16 @@ LIFTED = ("geventio-lifted", "pyeio-lifted")
 EIO_SCENARIOS = ("latency", "throughput", "flood", "connect", "idle")
 SIO_SCENARIOS = ("sio-emit", "sio-call", "sio-flood", "sio-idle")
 SCENARIOS = (*EIO_SCENARIOS, *SIO_SCENARIOS)
-#: Socket.IO variants that run on some scenarios only (the others run on every sio-* row).
+#: Socket.IO variants that run on some rows only, as ``scenario/transport`` (the other clients
+#: run on every sio-* row).  ``gsio-lifted`` lifts geventio's default cap of 16 packets per POST
+#: (python-engineio's server drops bigger POSTs; Node's has no such limit).
 SIO_VARIANTS = {
-    "gsio-catchall": ("sio-flood",),
-    "gsio-patched": ("sio-emit", "sio-call", "sio-flood"),
+    "gsio-catchall": ("sio-flood/websocket",),
+    "gsio-patched": (
+        *("sio-emit/websocket", "sio-emit/polling", "sio-call/websocket"),
+        "sio-flood/websocket",
+    ),
+    "gsio-lifted": ("sio-emit/polling",),
 }
 TEXT_SIZE = 32
 BINARY_SIZE = 64 * 1024
@@ -214,7 +224,8 @@ def _sio_rows(quick: bool, impls: tuple[str, ...], only: tuple[str, ...]) -> lis
     timeout = 60.0 if quick else 120.0
 
     def row(scenario: str, transport: str, n: int, concurrency: int = 0) -> Row:
-        chosen = tuple(i for i in impls if scenario in SIO_VARIANTS.get(i, (scenario,)))
+        where = f"{scenario}/{transport}"
+        chosen = tuple(i for i in impls if where in SIO_VARIANTS.get(i, (where,)))
         return Row(
             scenario, transport, "text", TEXT_SIZE, n, chosen, timeout, concurrency=concurrency
         )

@@ -13,6 +13,7 @@ imports this module, the geventio worker does not patch at all.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import gc
 import json
 import os
@@ -107,6 +108,7 @@ class Options:
     connect_budget: float
     timeout: float
     lift_limit: bool = False
+    profile: str = ""
 
 
 def _expect(conn: Conn, opts: Options, done: int) -> str | bytes:
@@ -314,8 +316,24 @@ def parse_args(argv: list[str] | None = None, scenarios: tuple[str, ...] = SCENA
     parser.add_argument("--connect-budget", type=float, default=60.0, help="connect, idle: s")
     parser.add_argument("--timeout", type=float, default=10.0, help="any single wait, s")
     parser.add_argument("--lift-limit", action="store_true", help="no 16-packet limit")
+    parser.add_argument("--profile", default="", help="write cProfile stats of the run here")
     ns = parser.parse_args(argv)
     return Options(**vars(ns))
+
+
+def _profiled(
+    runner: Callable[[Any, Options], dict[str, Any]], impl: Any, opts: Options
+) -> dict[str, Any]:
+    """``runner(impl, opts)``, under cProfile when ``--profile PATH`` is given (stats to PATH,
+    for ``python -m pstats``; every greenlet's calls count, the hub's waiting shows as the
+    time of ``gevent._gevent_cgreenlet.Hub.switch``/``run``)."""
+    if not opts.profile:
+        return runner(impl, opts)
+    profiler = cProfile.Profile()
+    try:
+        return profiler.runcall(runner, impl, opts)
+    finally:
+        profiler.dump_stats(opts.profile)
 
 
 def emit(result: dict[str, Any]) -> None:
@@ -355,7 +373,7 @@ def main(
         "n": opts.n,
     }
     try:
-        result = {**head, **runners[opts.scenario](impl, opts)}
+        result = {**head, **_profiled(runners[opts.scenario], impl, opts)}
     except BenchError as exc:
         result = {**head, "error": str(exc)}
     except Exception as exc:

@@ -7,12 +7,15 @@
 
 Prints one JSON line (see ``gevent_driver.py`` and ``sio_driver.py``).  ``--catch-all`` counts
 the flood with a ``'*'`` handler instead of ``on("num")``; ``--patch-all`` runs
-``gevent.monkey.patch_all()`` first, as a Locust process does.
+``gevent.monkey.patch_all()`` first, as a Locust process does; ``--lift-limit`` lifts the cap of
+16 packets per polling POST (``max_packets_per_post``), which only python-engineio's server needs.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from functools import partial
 
 if "--patch-all" in sys.argv:
     from gevent import monkey
@@ -30,8 +33,11 @@ from geventio import socketio
 if __name__ == "__main__":
     flags = ("--catch-all", "--patch-all")
     # the name must be the orchestrator's (bench_plan.IMPLS): the runs are grouped by it
-    name = {"--catch-all": "gsio-catchall", "--patch-all": "gsio-patched"}.get(
-        next((arg for arg in sys.argv if arg in flags), ""), "gsio"
-    )
-    impl = SioImpl(name, socketio.Client, catch_all="--catch-all" in sys.argv)
+    variants = {"--catch-all": "gsio-catchall", "--patch-all": "gsio-patched"}
+    variants["--lift-limit"] = "gsio-lifted"
+    name = variants.get(next((arg for arg in sys.argv if arg in variants), ""), "gsio")
+    client_class: Callable[..., socketio.Client] = socketio.Client
+    if "--lift-limit" in sys.argv:
+        client_class = partial(socketio.Client, max_packets_per_post=1 << 30)
+    impl = SioImpl(name, client_class, catch_all="--catch-all" in sys.argv)
     main(impl, [arg for arg in sys.argv[1:] if arg not in flags])
