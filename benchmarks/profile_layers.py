@@ -35,6 +35,7 @@ LAYERS = (
     ("urllib3", "urllib3"),
     ("requests", "requests"),
     ("json", "json"),
+    ("threading", "threading (a greenlet each under patch_all)"),
     ("gevent", "gevent (Python level)"),
     ("benchmarks/clients", "benchmark driver"),
 )
@@ -69,7 +70,9 @@ def summarize(path: str, top: int) -> str:
     busy = sum(layers.values())
     out = [f"{path}: {busy:.3f} s busy, {waiting:.3f} s waiting, {calls} function calls"]
     out += [
-        f"  {t:7.3f} s {100 * t / busy:5.1f} %  {label}" for label, t in layers.most_common() if t
+        f"  {t:7.3f} s {100 * t / busy:5.1f} %  {label}"
+        for label, t in layers.most_common()
+        if t >= 0.001
     ]
     out.append(f"top {top} functions by own time:")
     out += [f"  {t:7.3f} s {100 * t / busy:5.1f} %  {f}" for f, t in functions.most_common(top)]
