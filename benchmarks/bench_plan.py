@@ -5,7 +5,8 @@ its own Node server (``engine.io`` echo server for the Engine.IO rows, ``socket.
 for the ``sio-*`` rows); every implementation's worker then runs against it, interleaved and
 repeated (A B C A B C ...).  The sizes below are chosen so that a full run of the Engine.IO rows
 (3 repetitions, 4 implementations) takes about 25 minutes on 2 cores, most of it in the idle
-rows, and the Socket.IO rows about 12 more.
+rows, and the Socket.IO rows about 6 more (each measured phase of a message row lasts at least
+about a second).
 """
 
 from __future__ import annotations
@@ -232,12 +233,12 @@ def _sio_rows(quick: bool, impls: tuple[str, ...], only: tuple[str, ...]) -> lis
 
     rows: list[Row] = []
     if "sio-emit" in only:
-        rows += [row("sio-emit", "websocket", 20000 // q), row("sio-emit", "polling", 5000 // q)]
+        rows += [row("sio-emit", "websocket", 50000 // q), row("sio-emit", "polling", 20000 // q)]
     if "sio-call" in only:
-        rows += [row("sio-call", "websocket", 2000 // q, 1)]
-        rows += [row("sio-call", "websocket", 5000 // q, 50)]
+        rows += [row("sio-call", "websocket", 3000 // q, 1)]
+        rows += [row("sio-call", "websocket", 20000 // q, 50)]
     if "sio-flood" in only:
-        rows.append(row("sio-flood", "websocket", 20000 // q))
+        rows.append(row("sio-flood", "websocket", 50000 // q))
     if "sio-idle" in only:
         clients = 100 if quick else 1000
         hold = 3.0 if quick else 10.0
