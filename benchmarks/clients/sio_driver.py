@@ -24,6 +24,7 @@ import gevent_driver
 from gevent_driver import TEXT_CHAR, WARMUP, BenchError, Options, run_idle
 from procstats import own_cpu_seconds, percentile  # on sys.path once gevent_driver is imported
 
+
 @dataclass
 class SioImpl:
     """A Socket.IO client implementation: its ``Client`` class and how it counts the flood.
