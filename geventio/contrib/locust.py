@@ -56,6 +56,7 @@ from geventio.contrib._locust_client import (
     LocustClient,
     message_size,
 )
+from geventio.contrib._locust_exit import restore_logging_lock_at_exit
 from geventio.contrib._locust_sio import EMIT, SocketIOClient, SocketIOUser
 
 __all__ = [
@@ -75,6 +76,9 @@ __all__ = [
 #: Where ``self.client = ...`` from another base class (``HttpUser``) is kept.
 _OTHER_CLIENT = "_geventio_other_client"
 _NOTHING: Any = object()
+
+# Without it, Python 3.10 prints a traceback at exit (see _locust_exit)
+restore_logging_lock_at_exit()
 
 
 class EngineIOUser(User):
