@@ -1,0 +1,190 @@
+"""How many Socket.IO users one Locust process holds: geventio's ``SocketIOUser`` against
+Locust's built-in one (python-socketio), at one ``call()`` per user per second.
+
+Run it with ``python benchmarks/locust_users.py`` (Locust, python-socketio and Node with
+``tests/node`` installed: ``npm ci --prefix tests/node``). For each user class and each user
+count, in turn, it runs Locust headless (one process, no web UI) against the Node reference
+socket.io server (``tests/servers/sio_node_server.js``, its ``ack`` event), lets every user
+connect, then measures over ``--window`` seconds:
+
+- the Locust process's CPU (user + system time from ``/proc``, in % of one core);
+- the calls per second Locust recorded (its ``_stats_history.csv``), which must be about the
+  user count for the row to count (a saturated process falls behind its users' pace);
+- the failures.
+
+A count is *held* when the CPU stays under ``--cpu-limit`` (80%) and the rate keeps within 5% of
+the user count with no failure. The counts run up from ``--users`` and stop at the first one
+not held; the result is a Markdown table on stdout. The machine's other load counts: run it on
+a quiet machine, and take the figures as one measurement, not a guarantee.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NODE_SERVER = ROOT / "tests" / "servers" / "sio_node_server.js"
+CLIENTS = {
+    "geventio": "from geventio.contrib.locust import SocketIOUser",
+    "builtin": "from locust.contrib.socketio import SocketIOUser",
+}
+LOCUSTFILE = """
+    from locust import constant_pacing, task
+
+    {import_line}
+
+
+    class Caller(SocketIOUser):
+        wait_time = constant_pacing(1)  # one call per user per second
+
+        def on_start(self) -> None:
+            self.sio.connect(self.host, transports=["websocket"], wait_timeout=30)
+
+        @task
+        def call(self) -> None:
+            self.sio.call("ack", "ping", timeout=30)
+
+        def on_stop(self) -> None:
+            self.sio.disconnect()
+"""
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Row:
+    client: str
+    users: int
+    cpu: float  # % of one core
+    rate: float  # calls per second
+    failures: float  # per second
+    server_cpu: float  # the Node server's, % of one core: near 100, it is the bottleneck
+
+    def held(self, cpu_limit: float) -> bool:
+        return self.cpu < cpu_limit and self.rate >= 0.95 * self.users and self.failures == 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def start_server() -> tuple[subprocess.Popen[str], str]:
+    server = subprocess.Popen(
+        ["node", str(NODE_SERVER), "--port", "0", "--transports", "websocket"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stdout is not None
+    line = server.stdout.readline().split()
+    if line[:1] != ["LISTENING"]:
+        server.kill()
+        raise SystemExit(f"the Node server did not start: {line}")
+    return server, f"http://127.0.0.1:{line[1]}"
+
+
+def measure(  # noqa: PLR0917
+    client: str, users: int, url: str, args: argparse.Namespace, workdir: Path, server_pid: int
+) -> Row:
+    """One Locust run of ``users`` users; the CPU and rate over ``window`` once all ran."""
+    locustfile = workdir / f"locustfile_{client}.py"  # not geventio.py: it would shadow it
+    locustfile.write_text(textwrap.dedent(LOCUSTFILE.format(import_line=CLIENTS[client])))
+    spawn_rate = 500
+    window: float = args.window
+    ramp = users / spawn_rate + args.settle  # spawning, then every user connected and settled
+    prefix = workdir / f"{client}_{users}"
+    command = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless"]
+    command += ["-u", str(users), "-r", str(spawn_rate), "-t", f"{ramp + window + 3:.0f}s"]
+    command += ["--host", url, "--csv", str(prefix), "--csv-full-history", "--only-summary"]
+    log = open(f"{prefix}.log", "w")  # noqa: SIM115 - closed below
+    locust = subprocess.Popen(command, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        time.sleep(ramp)
+        cpu_start, wall_start = cpu_seconds(locust.pid), time.monotonic()
+        server_start = cpu_seconds(server_pid)
+        time.sleep(window)
+        wall = time.monotonic() - wall_start
+        cpu = (cpu_seconds(locust.pid) - cpu_start) / wall * 100
+        server_cpu = (cpu_seconds(server_pid) - server_start) / wall * 100
+        measured_until = time.time()
+        locust.wait(timeout=ramp + window + 120)
+    finally:
+        if locust.poll() is None:
+            locust.kill()
+            locust.wait()
+        log.close()
+    if not Path(f"{prefix}_stats_history.csv").exists():
+        raise SystemExit(f"Locust failed: {Path(f'{prefix}.log').read_text()[-3000:]}")
+    counts: list[tuple[int, int, int]] = []  # (time, calls so far, failures so far)
+    with open(f"{prefix}_stats_history.csv", newline="") as file:
+        for row in csv.DictReader(file):
+            stamp = int(row["Timestamp"])
+            if (row["Type"], row["Name"]) == ("WSC", "ack") and (
+                measured_until - window <= stamp <= measured_until
+            ):
+                counts.append(
+                    (stamp, int(row["Total Request Count"]), int(row["Total Failure Count"]))
+                )
+    # the calls only (the built-in user also records a WSE sample for each call); the rate
+    # from the running totals, as Locust's own "Requests/s" averages over 10 s, ramp included
+    (t0, calls0, failures0), (t1, calls1, failures1) = counts[0], counts[-1]
+    rate = (calls1 - calls0) / (t1 - t0) if t1 > t0 else 0.0
+    failures = (failures1 - failures0) / (t1 - t0) if t1 > t0 else 0.0
+    return Row(client, users, cpu, rate, failures, server_cpu)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--clients", default="builtin,geventio")
+    parser.add_argument("--users", default="500,1000,1500,2000,3000,4500,6000")
+    parser.add_argument("--window", type=float, default=10.0)
+    parser.add_argument("--cpu-limit", type=float, default=80.0)
+    parser.add_argument("--settle", type=float, default=10.0, help="seconds after spawning")
+    parser.add_argument("--workdir", help="keep Locust's files there (default: a temp dir)")
+    args = parser.parse_args()
+    rows: list[Row] = []
+    server, url = start_server()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            workdir = Path(args.workdir or tmp)
+            workdir.mkdir(parents=True, exist_ok=True)
+            for client in args.clients.split(","):
+                for users in (int(n) for n in args.users.split(",")):
+                    row = measure(client, users, url, args, workdir, server.pid)
+                    rows.append(row)
+                    print(
+                        f"{client}: {users} users, {row.cpu:.0f}% CPU, {row.rate:.0f} calls/s, "
+                        f"{row.failures:.1f} failures/s, server {row.server_cpu:.0f}% CPU",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    if not row.held(args.cpu_limit):
+                        break
+    finally:
+        server.terminate()
+        server.wait(10)
+    limit = f"{args.cpu_limit:.0f}%"
+    print(
+        "| client | users | Locust CPU (% of a core) | calls/s | failures/s | server CPU "
+        f"| held (<{limit}) |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        held = "yes" if row.held(args.cpu_limit) else "no"
+        print(
+            f"| {row.client} | {row.users} | {row.cpu:.0f} | {row.rate:.0f} | "
+            f"{row.failures:.1f} | {row.server_cpu:.0f} | {held} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
