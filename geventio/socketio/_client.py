@@ -26,7 +26,7 @@ import logging
 import random
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import gevent
 import gevent.event
@@ -48,6 +48,7 @@ from geventio.socketio.exceptions import (
 __all__ = ["Client"]
 
 default_logger = logging.getLogger("geventio.socketio")
+F = TypeVar("F", bound=Callable[..., Any])
 _FINAL = (CloseReason.CLIENT_DISCONNECT, CloseReason.SERVER_DISCONNECT)
 
 
@@ -62,7 +63,11 @@ class Client:
     python-socketio's are the Engine.IO client's (``tls_config``, ``proxy``, ``max_message_size``
     and the rest of :class:`geventio.ClientBuilder`'s), as keywords.
 
-    :raises TypeError: for an unknown keyword option.
+    ``logger`` ``True`` sets the ``geventio.socketio`` logger to INFO (no handler is added);
+    ``handle_sigint`` is accepted and ignored (no signal handler is ever installed).
+
+    :raises TypeError: for an unknown keyword option, and for ``json`` or a ``serializer``
+        other than ``'default'`` (only the standard ``json`` module is used).
     """
 
     reason = CloseReason
@@ -75,10 +80,13 @@ class Client:
         reconnection_delay_max: float = 5,
         randomization_factor: float = 0.5,
         logger: bool | logging.Logger = False,
+        serializer: str = "default",
         json: Any = None,
         handle_sigint: bool = True,
         **engineio_options: Any,
     ) -> None:
+        if serializer != "default" or json is not None:
+            raise TypeError("geventio.socketio encodes with the standard json module only")
         self.reconnection = reconnection
         self.reconnection_attempts = reconnection_attempts
         self.reconnection_delay = reconnection_delay
@@ -119,6 +127,14 @@ class Client:
 
     # -- handlers -------------------------------------------------------------------------------
 
+    @overload
+    def on(
+        self, event: str, handler: None = None, namespace: str | None = None
+    ) -> Callable[[F], F]: ...
+
+    @overload
+    def on(self, event: str, handler: F, namespace: str | None = None) -> None: ...
+
     def on(
         self, event: str, handler: Callable[..., Any] | None = None, namespace: str | None = None
     ) -> Any:
@@ -133,6 +149,12 @@ class Client:
             return set_handler
         self._handlers.set(event, handler, namespace)
         return None
+
+    @overload
+    def event(self, handler: F, /) -> F: ...
+
+    @overload
+    def event(self, *, namespace: str | None = None) -> Callable[[F], F]: ...
 
     def event(self, *args: Any, **kwargs: Any) -> Any:
         """Decorator: the function's name is the event (``@sio.event`` or
@@ -211,7 +233,9 @@ class Client:
         names = self.connection_namespaces
         auth = _value(self.connection_auth)
         if auth is not None and not isinstance(auth, dict):
-            raise ValueError(f"auth must be a dict or None (the protocol sends an object): {auth!r}")
+            raise ValueError(
+                f"auth must be a dict or None (the protocol sends an object): {auth!r}"
+            )
         session = Session(self._builder_options.get("max_message_size", 16 * 1024 * 1024))
         try:
             eio = session.open(
@@ -303,8 +327,8 @@ class Client:
         self._waiting_in_handlers += in_handler
         try:
             self._send(session, messages)
-            result.wait(timeout)  # returns the value: an ack without arguments is falsy
-            if not result.ready():
+            result.wait(timeout)
+            if not result.ready():  # (wait() returns the value, and no arguments is falsy)
                 session.proto.forget(namespace, ack_id)
                 raise TimeoutError(f"no ack for {event!r} within {timeout} s")
         finally:
@@ -474,8 +498,13 @@ class Client:
         self._down.set()
 
     def wait(self) -> None:
-        """Block until the client is disconnected and no reconnection is pending."""
+        """Block until the client is disconnected, no reconnection is pending and the handlers
+        queued before (the ``disconnect`` ones included) have run; from a handler, only until
+        the first two hold."""
         self._down.wait()
+        runner = self._runner
+        if runner is not None and not runner.running_here():
+            runner.join()
 
     # -- handlers' greenlet -----------------------------------------------------------------------
 

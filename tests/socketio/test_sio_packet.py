@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from socketio.packet import Packet as SioPacket  # type: ignore[import-untyped]
+from socketio.packet import Packet as SioPacket
 
 import geventio.socketio._packet as codec
 from geventio.socketio._packet import Decoder, Packet, PacketType, encode, has_binary

@@ -1,25 +1,40 @@
 """Self-checks for the real Socket.IO test servers and their fixtures.
 
-They drive each server (python-socketio, Flask-SocketIO, Node socket.io) with python-socketio's
+Most drive each server (python-socketio, Flask-SocketIO, Node socket.io) with python-socketio's
 own sync client, the reference implementation, so they do not depend on the client under test.
 That client runs its I/O in OS threads (requests, websocket-client) and never touches the gevent
 hub, so the suite's hub-error and greenlet-leak checks have nothing to see here and stay on.
 Waits are on queues and events those threads fill, never sleeps. Most tests use the WebSocket
 transport: python-socketio's ``disconnect()`` over polling can wait a whole ping interval, and
 python-engineio's client rejects a poll response of more than 16 packets (the flood).
+
+The ``*_on_the_wire`` tests speak raw Engine.IO (websocket-client, urllib3) to pin down what
+the servers really send where they differ (tests/servers/README.md, Socket.IO section).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import servers._sio_runner
 import socketio
 import urllib3
-from servers import SIO_SERVER_KINDS, SioServerFactory, SioServerHandle, SioServerKind
+import websocket
+from servers import (
+    SIO_SERVER_KINDS,
+    NodeSetupError,
+    SioServerFactory,
+    SioServerHandle,
+    SioServerKind,
+    start_sio_server,
+)
 
 WS = ["websocket"]
 BINARY = {"bin": b"\x00\x01\xff", "list": [b"a", 1, {"deep": b"b"}]}
@@ -237,8 +252,143 @@ def test_polling_transport(sio_server_factory: SioServerFactory, kind: SioServer
         client.disconnect()
 
 
+def test_a_killed_session_server_is_replaced(
+    sio_server: SioServerHandle, request: pytest.FixtureRequest
+) -> None:
+    assert sio_server.kill() == -9
+    replacement = request.getfixturevalue("_session_sio_servers").get(sio_server.kind)
+    assert replacement.alive
+    assert replacement is not sio_server
+    client: Any = socketio.SimpleClient()
+    client.connect(replacement.url, transports=WS)
+    try:
+        assert client.call("ack", "new", timeout=TIMEOUT) == "new"
+    finally:
+        client.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("installed", "message"),
+    [(None, "socket.io is not installed"), ("4.7.0", "has socket.io 4.7.0")],
+)
+def test_node_setup_problems_fail_clearly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, installed: str | None, message: str
+) -> None:
+    (tmp_path / "package.json").write_text('{"dependencies": {"socket.io": "4.8.4"}}')
+    if installed is not None:
+        package = tmp_path / "node_modules" / "socket.io"
+        package.mkdir(parents=True)
+        (package / "package.json").write_text(json.dumps({"version": installed}))
+    monkeypatch.setattr(servers._sio_runner, "NODE_DIR", tmp_path)
+    with pytest.raises(NodeSetupError, match=message) as raised:
+        start_sio_server("node")
+    assert "npm ci --prefix tests/node" in str(raised.value)
+
+
 @pytest.fixture(params=SIO_SERVER_KINDS)
 def kind(request: pytest.FixtureRequest) -> SioServerKind:
     """Each server kind in turn, for the tests that start their own servers."""
     value: SioServerKind = request.param
     return value
+
+
+# ----------------------------------------------------------------- on the wire
+
+PYTHON_KINDS = ("py", "flask")
+SEP = "\x1e"
+TEXT = {"Content-Type": "text/plain;charset=UTF-8"}
+
+
+@contextlib.contextmanager
+def raw_websocket(server: SioServerHandle) -> Iterator[websocket.WebSocket]:
+    """A raw Engine.IO WebSocket session, its OPEN packet read; its socket closed at the end."""
+    url = server.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+    ws = websocket.create_connection(url, timeout=TIMEOUT)
+    try:
+        assert ws.recv_data()[1].startswith(b"0{")
+        yield ws
+    finally:
+        ws.close(timeout=1)
+        ws.shutdown()  # close() leaves the socket open once the server closed the WebSocket
+
+
+def recv_text(ws: websocket.WebSocket) -> str:
+    """The next frame, which must be a text frame."""
+    frame = ws.recv()
+    assert isinstance(frame, str), frame
+    return frame
+
+
+def join_both(ws: websocket.WebSocket) -> None:
+    """CONNECT to ``/`` and ``/auth``; read the two CONNECTs and the two welcomes."""
+    ws.send("40")
+    ws.send('40/auth,{"token":"secret"}')
+    frames = sorted(recv_text(ws)[:8] for _ in range(4))
+    assert frames == ["40/auth,", '40{"sid"', "42/auth,", '42["welc']
+
+
+def frames_until_closed(ws: websocket.WebSocket) -> list[str]:
+    """The text frames the server sends until its WebSocket close frame (pings left out)."""
+    frames: list[str] = []
+    while True:
+        opcode, data = ws.recv_data()
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            return frames
+        if data != b"2":
+            frames.append(data.decode())
+
+
+def test_welcome_order_on_the_wire(sio_server: SioServerHandle) -> None:
+    """python-socketio sends what the connect handler emits before the CONNECT packet, node
+    after it."""
+    with raw_websocket(sio_server) as ws:
+        ws.send("40")
+        frames = [recv_text(ws), recv_text(ws)]
+    connect, welcome = (frames[1], frames[0]) if sio_server.kind in PYTHON_KINDS else frames
+    assert connect.startswith("40{")
+    sid = json.loads(connect[2:])["sid"]
+    assert welcome.startswith("42[")
+    assert json.loads(welcome[2:]) == ["welcome", {"sid": sid, "auth": None}]
+
+
+def test_disconnect_me_on_the_wire(sio_server: SioServerHandle) -> None:
+    """A namespace DISCONNECT for that namespace only; the other one still answers."""
+    with raw_websocket(sio_server) as ws:
+        join_both(ws)
+        ws.send('42/auth,["disconnect_me"]')
+        assert recv_text(ws) == "41/auth,"
+        ws.send('421["ack","still here"]')
+        assert recv_text(ws) == '431["still here"]'
+
+
+def test_close_me_on_the_wire_websocket(sio_server: SioServerHandle) -> None:
+    """python: an Engine.IO CLOSE, then the WebSocket closes. node: a namespace DISCONNECT for
+    every namespace, then the WebSocket closes without an Engine.IO CLOSE."""
+    with raw_websocket(sio_server) as ws:
+        join_both(ws)
+        ws.send('42/auth,["close_me"]')
+        frames = frames_until_closed(ws)
+    assert frames == (["1"] if sio_server.kind in PYTHON_KINDS else ["41", "41/auth,"])
+
+
+def test_close_me_on_the_wire_polling(sio_server: SioServerHandle) -> None:
+    """node: a namespace DISCONNECT for every namespace, then an Engine.IO CLOSE. python: an
+    Engine.IO CLOSE, but only to a GET that was already waiting when it closed; a later GET
+    finds the session gone (400) and nothing else. Then the session is gone (400)."""
+    base = f"{sio_server.url}/socket.io/?EIO=4&transport=polling"
+    with urllib3.PoolManager(retries=False, timeout=TIMEOUT) as http:
+        opening = http.request("GET", base).data.decode()
+        url = base + "&sid=" + json.loads(opening[1:])["sid"]
+        http.request("POST", url, body='40\x1e40/auth,{"token":"secret"}', headers=TEXT)
+        packets: list[str] = []
+        while len(packets) < 4:  # the two CONNECTs and the two welcomes
+            packets += http.request("GET", url).data.decode().split(SEP)
+        assert http.request("POST", url, body='42/auth,["close_me"]', headers=TEXT).status == 200
+        received: list[str] = []
+        while (response := http.request("GET", url)).status == 200:
+            received += [p for p in response.data.decode().split(SEP) if p not in ("2", "6")]
+        assert response.status == 400
+    if sio_server.kind in PYTHON_KINDS:
+        assert received in ([], ["1"])  # whether our GET came before the close or after
+    else:
+        assert received == ["41", "41/auth,", "1"]
