@@ -26,9 +26,6 @@ And, for the other examples and the tests:
   ``transport close`` when its connection just ended.
 """
 
-# mypy: disallow-untyped-calls=False
-# (Flask-SocketIO has no type hints)
-
 from __future__ import annotations
 
 import argparse
