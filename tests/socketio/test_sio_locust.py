@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers import LineReader, free_port, stop_process
+from helpers import LineReader, free_port, stop_process, wait_until
 from test_locust import (
     LOCUST,
     RUN_LIMIT,
@@ -231,7 +231,8 @@ SCRIPTS = {
         elapsed = (time.perf_counter() - before) * 1000
         [sample] = samples
         assert sample["request_type"] == "WSC" and sample["name"] == "slow_echo", sample
-        assert 200 <= sample["response_time"] <= elapsed, (sample, elapsed)
+        # the server's 0.2 s (timers may fire a few ms early: the loop's clock is cached)
+        assert 150 <= sample["response_time"] <= elapsed, (sample, elapsed)
         assert sample["exception"] is None
         assert taken() == [("WSC", "slow_echo", len('3["hi",2]'), None)]  # the ack's bytes
         sio.disconnect()
@@ -264,7 +265,7 @@ SCRIPTS = {
             except kind:
                 pass
             [sample] = samples
-            assert sample["response_time"] >= 200, sample
+            assert sample["response_time"] >= 150, sample  # waited (about) the timeout
             assert taken() == [("WSC", "no_handler_for_this", 0, "TimeoutError")]
         assert sio.call("echo", "still up") == "still up"
         sio.disconnect()
@@ -397,6 +398,7 @@ def test_disconnected_when_the_user_stops(service: Service, tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr
     assert_quiet(result.stderr)
     Stats.read(tmp_path / "run").assert_clean(("WS", "connect"), ("WSC", "echo"))
+    wait_until(lambda: service.stats("stuck")["connected"] == 0)  # the server saw them all go
     assert service.stats("stuck") == {"connected": 0, "left": {"client disconnect": 3}}
 
 
