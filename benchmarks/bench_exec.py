@@ -1,9 +1,10 @@
-"""Running things: the Node echo server for a row, one worker process with a hard timeout, and
+"""Running things: the Node server for a row, one worker process with a hard timeout, and
 the description of the machine and of the versions measured.
 
-The server is ``tests/servers/node_server.js``, started through the test suite's own
-``start_server()``; the server's CPU time per worker run is read with the soak script's helper
-``proc_cpu_seconds()`` (``tests/faults/procstats.py``).
+The server is ``tests/servers/node_server.js`` (Engine.IO rows) or
+``tests/servers/sio_node_server.js`` (Socket.IO rows), started through the test suite's own
+``start_server()`` / ``start_sio_server()``; the server's CPU time per worker run is read with
+the soak script's helper ``proc_cpu_seconds()`` (``tests/faults/procstats.py``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from bench_plan import IMPLS, Row
 
@@ -28,14 +29,23 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "faults")]
 
 from procstats import proc_cpu_seconds, raise_nofile  # noqa: E402
-from servers import ServerHandle, start_server  # noqa: E402
+from servers import ServerHandle, SioServerHandle, start_server, start_sio_server  # noqa: E402
 
 NODE_MODULES = ROOT / "tests" / "node" / "node_modules"
 
 
-def start_row_server(row: Row) -> ServerHandle:
-    """A fresh Node engine.io echo server with the row's ping settings (default max payload)."""
+RowServer: TypeAlias = "ServerHandle | SioServerHandle"
+
+
+def start_row_server(row: Row) -> RowServer:
+    """A fresh Node server with the row's ping settings: the engine.io echo server (default max
+    payload), or for the Socket.IO rows the socket.io test server (events ``echo``, ``ack``,
+    ``flood``; see ``tests/servers/README.md``)."""
     raise_nofile()  # the server inherits the raised limit
+    if row.server == "sio":
+        return start_sio_server(
+            "node", ping_interval=row.ping_interval_ms, ping_timeout=row.ping_timeout_ms
+        )
     return start_server(
         "node", ping_interval=row.ping_interval_ms, ping_timeout=row.ping_timeout_ms
     )
@@ -46,7 +56,7 @@ def _last_line(text: str) -> str:
     return lines[-1][:200] if lines else ""
 
 
-def run_worker(row: Row, impl: str, rep: int, server: ServerHandle) -> dict[str, Any]:
+def run_worker(row: Row, impl: str, rep: int, server: RowServer) -> dict[str, Any]:
     """Run one worker process to completion or to ``row.timeout``; never raises.
 
     Returns the worker's JSON figures plus ``impl``, ``rep``, ``row``, ``wall_s`` and
@@ -143,8 +153,11 @@ def describe_machine(argv: list[str]) -> dict[str, Any]:
         "urllib3": _version("urllib3"),
         "wsproto": _version("wsproto"),
         "python-engineio": _version("python-engineio"),
+        "python-socketio": _version("python-socketio"),
         "requests": _version("requests"),
         "websocket-client": _version("websocket-client"),
         "engine.io": _node_package("engine.io"),
         "engine.io-client": _node_package("engine.io-client"),
+        "socket.io": _node_package("socket.io"),
+        "socket.io-client": _node_package("socket.io-client"),
     }

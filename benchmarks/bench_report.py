@@ -1,8 +1,9 @@
 """The results: medians per row and implementation, ratios, and the Markdown/JSON files.
 
 Every figure in a table is the median over the successful repetitions of a row.  A ratio is
-``geventio's median / the other implementation's median`` for the same row: below 1 is better for
-geventio where lower is better (latency, RSS, CPU), above 1 where higher is better (rates).
+``geventio's median / the other implementation's median`` for the same row (geventio.socketio's
+on the Socket.IO rows): below 1 is better for geventio where lower is better (latency, RSS, CPU),
+above 1 where higher is better (rates).
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench_plan import BINARY_SIZE, IDLE_PING_INTERVAL_MS, IDLE_PING_TIMEOUT_MS, IMPLS, Row
+from bench_plan import (
+    BASE_IMPLS,
+    BINARY_SIZE,
+    IDLE_PING_INTERVAL_MS,
+    IDLE_PING_TIMEOUT_MS,
+    IMPLS,
+    Row,
+)
 
 
 @dataclass(frozen=True)
@@ -52,10 +60,23 @@ METRICS: dict[str, list[Metric]] = {
         Metric("cpu_percent", "CPU %", ratio=True),
         Metric("connect_seconds", "connect s"),
     ],
+    "sio-emit": [
+        Metric("msgs_per_s", "msgs/s", ratio=True, higher_is_better=True),
+    ],
+    "sio-call": [
+        Metric("msgs_per_s", "calls/s", ratio=True, higher_is_better=True),
+        Metric("p50_ms", "p50 ms", ratio=True),
+        Metric("p90_ms", "p90 ms"),
+        Metric("p99_ms", "p99 ms", ratio=True),
+    ],
+    "sio-flood": [
+        Metric("msgs_per_s", "msgs/s", ratio=True, higher_is_better=True),
+    ],
 }
+METRICS["sio-idle"] = METRICS["idle"]
 VERSIONS = (
-    *("gevent", "urllib3", "wsproto", "python-engineio", "requests", "websocket-client"),
-    *("engine.io", "engine.io-client"),
+    *("gevent", "urllib3", "wsproto", "python-engineio", "python-socketio", "requests"),
+    *("websocket-client", "engine.io", "engine.io-client", "socket.io", "socket.io-client"),
 )
 COMMON = [
     Metric("cpu_s", "CPU s", ratio=True),
@@ -78,6 +99,21 @@ DESCRIPTIONS = {
     "CPU s over the hold; still connected = open at the end of the hold / C. Held "
     "10 s (3 s with `--quick`). python-engineio gets the same connect budget as the others "
     "(20 s + C / 500 s); clients not connected by then are given up.",
+    "sio-emit": 'Socket.IO, 32-character string argument: N `emit("ack", data)` without ack '
+    'request (the server handles each and answers nothing), then one `call("ack")`; the '
+    "server handles events in order, so its ack confirms all N. msgs/s = N / (first emit to "
+    "that ack).",
+    "sio-call": 'Socket.IO `call("ack", data)` round trips (the server acks with the 32-char '
+    "argument) on ONE client, by 1 or 50 greenlets (Node: 50 concurrent `emitWithAck`), each "
+    "caller one call after the other, after 20 warm-up calls. calls/s = N / the whole time; "
+    "p50/p90/p99 of one call.",
+    "sio-flood": 'Socket.IO `emit("flood", {count: N, size: 32})`: the server emits N events '
+    '`num` `(i, "x" * 32)`, then `flood_done`; counted by an `on("num")` handler (catch-all: '
+    "one `'*'` handler). msgs/s = N / (emit to the last event handled).",
+    "sio-idle": f"C idle Socket.IO clients (namespace `/` joined; 100 connecting at a time), "
+    f"server pingInterval {IDLE_PING_INTERVAL_MS} ms / pingTimeout {IDLE_PING_TIMEOUT_MS} ms. "
+    "KiB/client = (RSS after the hold - RSS before connecting) / clients connected; CPU % and "
+    "CPU s over the hold; held 10 s (3 s with `--quick`), connect budget 20 s + C / 500 s.",
 }
 
 
@@ -91,7 +127,7 @@ def _fmt(value: float) -> str:
 
 def _value(run: dict[str, Any], key: str, scenario: str) -> float | None:
     if key == "rss_mib":
-        kib = run.get("rss_kib" if scenario == "idle" else "rss_peak_kib")
+        kib = run.get("rss_kib" if scenario in ("idle", "sio-idle") else "rss_peak_kib")
         return None if kib is None else kib / 1024
     value = run.get(key)
     return float(value) if isinstance(value, (int, float)) else None
@@ -118,8 +154,11 @@ class Cell:
 
 
 def _row_label(row: Row) -> str:
-    if row.scenario in ("connect", "idle"):
-        return f"{row.transport}, {'C' if row.scenario == 'idle' else 'N'} = {row.n:,}"
+    if row.scenario in ("connect", "idle", "sio-idle"):
+        return f"{row.transport}, {'N' if row.scenario == 'connect' else 'C'} = {row.n:,}"
+    if row.server == "sio":
+        callers = f", {row.concurrency} caller{'s' * (row.concurrency > 1)}"
+        return f"{row.transport}, {row.size} B, N = {row.n:,}" + (callers * bool(row.concurrency))
     size = f"text {row.size} B" if row.message == "text" else f"binary {row.size // 1024} KiB"
     if row.scenario == "flood" and row.message == "text":
         size = "text `push <i>`"
@@ -167,17 +206,20 @@ def _main_table(scenario: str, rows: list[Row], cells: dict[str, dict[str, Cell]
 
 
 def _ratio_table(scenario: str, rows: list[Row], cells: dict[str, dict[str, Cell]]) -> list[str]:
-    others = [i for i in IMPLS if i != "geventio" and any(i in row.impls for row in rows)]
-    if not any("geventio" in row.impls for row in rows) or not others:
+    # geventio on the Engine.IO rows, geventio.socketio on the Socket.IO rows
+    base = next((b for b in BASE_IMPLS if any(b in row.impls for row in rows)), "")
+    others = [i for i in IMPLS if i != base and any(i in row.impls for row in rows)]
+    if not base or not others:
         return []
-    head = ["row", "geventio / …", *(IMPLS[i][0] for i in others)]
+    head = ["row", f"{IMPLS[base][0]} / …", *(IMPLS[i][0] for i in others)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
-        if "geventio" not in row.impls:
+        if base not in row.impls:
             continue
-        common = [] if scenario == "idle" else [m for m in COMMON if m.ratio]  # idle: CPU %
+        idle = scenario in ("idle", "sio-idle")
+        common = [] if idle else [m for m in COMMON if m.ratio]  # idle: CPU %
         for metric in [m for m in METRICS[scenario] if m.ratio] + common:
-            mine = cells[row.key]["geventio"].median(metric.key, scenario)
+            mine = cells[row.key][base].median(metric.key, scenario)
             ratios = []
             for other in others:
                 theirs = (
@@ -215,7 +257,8 @@ def markdown(meta: dict[str, Any], rows: Sequence[Row], runs: list[dict[str, Any
         f"- geventio {meta['geventio']}; {versions}",
         f"- command: `{meta['command']}`",
         f"- repetitions per row: {meta['reps']}, implementations interleaved; figures are medians "
-        "of the successful runs. Server: `tests/servers/node_server.js`, one per row. "
+        "of the successful runs. Server: `tests/servers/node_server.js` (Socket.IO rows: "
+        "`tests/servers/sio_node_server.js`), one per row. "
         f"Binary messages are {BINARY_SIZE // 1024} KiB. RSS MiB is the worker's peak RSS "
         "(idle: current RSS after the hold); CPU s is the worker's own user+system CPU in the "
         "measured phase; server CPU s is the node server's over the whole worker run.",
@@ -229,7 +272,8 @@ def markdown(meta: dict[str, Any], rows: Sequence[Row], runs: list[dict[str, Any
         out += _main_table(scenario, scenario_rows, cells)
         ratios = _ratio_table(scenario, scenario_rows, cells)
         if ratios:
-            out += ["", "Ratios, geventio / the other client (medians):", "", *ratios]
+            base = "geventio.socketio" if scenario.startswith("sio-") else "geventio"
+            out += ["", f"Ratios, {base} / the other client (medians):", "", *ratios]
         out.append("")
     return "\n".join(out)
 

@@ -2,10 +2,11 @@
 
 ::
 
-    python benchmarks/run.py [--quick] [--reps 3] [--only latency,idle] \\
-        [--clients geventio,geventio-lifted,pyeio,pyeio-lifted,node] [--out benchmarks/results]
+    python benchmarks/run.py [--quick] [--reps 3] [--only latency,idle,sio-call] \\
+        [--clients geventio,pyeio,node,gsio,pysio,node-sio,...] [--out benchmarks/results]
 
-For each row of the plan (``bench_plan.py``) a fresh Node ``engine.io`` echo server is started,
+For each row of the plan (``bench_plan.py``) a fresh Node server is started (the ``engine.io``
+echo server, or the ``socket.io`` test server for the ``sio-*`` rows),
 then each implementation's worker runs against it, interleaved and repeated (A B C A B C ...),
 each with a hard timeout.  The results go to ``<out>/latest.md`` (also printed) and
 ``<out>/latest.json`` (every raw run).  See ``benchmarks/README.md``.
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                     if not server.alive:
                         server.stop()
                         server = start_row_server(row)
-                    if row.scenario == "idle" and row.n >= 1000:
+                    if row.scenario in ("idle", "sio-idle") and row.n >= 1000:
                         time.sleep(2.0)  # let the server drop the previous worker's sessions
         finally:
             server.stop()

@@ -13,6 +13,7 @@ imports this module, the geventio worker does not patch at all.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import gc
 import json
 import os
@@ -107,6 +108,7 @@ class Options:
     connect_budget: float
     timeout: float
     lift_limit: bool = False
+    profile: str = ""
 
 
 def _expect(conn: Conn, opts: Options, done: int) -> str | bytes:
@@ -300,10 +302,10 @@ RUNNERS: dict[str, Callable[[Impl, Options], dict[str, Any]]] = {
 # ----------------------------------------------------------------- command line
 
 
-def parse_args(argv: list[str] | None = None) -> Options:
-    """The worker command line, identical for the three implementations."""
+def parse_args(argv: list[str] | None = None, scenarios: tuple[str, ...] = SCENARIOS) -> Options:
+    """The worker command line, identical for every implementation (``scenarios``: the choices)."""
     parser = argparse.ArgumentParser(description="One benchmark run; prints one JSON line.")
-    parser.add_argument("--scenario", choices=SCENARIOS, required=True)
+    parser.add_argument("--scenario", choices=scenarios, required=True)
     parser.add_argument("--transport", choices=TRANSPORTS, required=True)
     parser.add_argument("--message", choices=("text", "binary"), default="text")
     parser.add_argument("--size", type=int, default=32, help="message size in bytes")
@@ -314,8 +316,24 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--connect-budget", type=float, default=60.0, help="connect, idle: s")
     parser.add_argument("--timeout", type=float, default=10.0, help="any single wait, s")
     parser.add_argument("--lift-limit", action="store_true", help="no 16-packet limit")
+    parser.add_argument("--profile", default="", help="write cProfile stats of the run here")
     ns = parser.parse_args(argv)
     return Options(**vars(ns))
+
+
+def _profiled(
+    runner: Callable[[Any, Options], dict[str, Any]], impl: Any, opts: Options
+) -> dict[str, Any]:
+    """``runner(impl, opts)``, under cProfile when ``--profile PATH`` is given (stats to PATH,
+    for ``python -m pstats``; every greenlet's calls count, the hub's waiting shows as the
+    time of ``gevent._gevent_cgreenlet.Hub.switch``/``run``)."""
+    if not opts.profile:
+        return runner(impl, opts)
+    profiler = cProfile.Profile()
+    try:
+        return profiler.runcall(runner, impl, opts)
+    finally:
+        profiler.dump_stats(opts.profile)
 
 
 def emit(result: dict[str, Any]) -> None:
@@ -329,14 +347,22 @@ def emit(result: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def main(impl: Impl, argv: list[str] | None = None) -> None:
+def main(
+    impl: Any,
+    argv: list[str] | None = None,
+    runners: dict[str, Callable[[Any, Options], dict[str, Any]]] | None = None,
+) -> None:
     """Run the scenario named on the command line with ``impl``, print the JSON line, exit.
+
+    ``runners`` maps scenario names to their functions (default: the Engine.IO scenarios above;
+    ``sio_driver.py`` passes the Socket.IO ones).
 
     The process exits with ``os._exit`` right after printing, without disconnecting anything:
     teardown is not measured, and python-engineio's polling ``disconnect()`` can wait a whole
     ping interval (25 s here), which would only slow the run down.
     """
-    opts = parse_args(argv)
+    runners = RUNNERS if runners is None else runners
+    opts = parse_args(argv, tuple(runners))
     raise_nofile()
     head: dict[str, Any] = {
         "impl": impl.name,
@@ -347,7 +373,7 @@ def main(impl: Impl, argv: list[str] | None = None) -> None:
         "n": opts.n,
     }
     try:
-        result = {**head, **RUNNERS[opts.scenario](impl, opts)}
+        result = {**head, **_profiled(runners[opts.scenario], impl, opts)}
     except BenchError as exc:
         result = {**head, "error": str(exc)}
     except Exception as exc:

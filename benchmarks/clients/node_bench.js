@@ -23,7 +23,7 @@ const WARMUP = 20;
 
 class BenchError extends Error {}
 
-function parseArgs(argv) {
+function parseArgs(argv, scenarios = SCENARIOS) {
   const opts = {
     scenario: null,
     transport: null,
@@ -54,7 +54,7 @@ function parseArgs(argv) {
     if (!spec || i + 1 >= argv.length) throw new Error(`bad argument ${argv[i]}`);
     opts[spec[0]] = spec[1](argv[++i]);
   }
-  if (!SCENARIOS.includes(opts.scenario)) throw new Error("--scenario is required");
+  if (!scenarios.includes(opts.scenario)) throw new Error("--scenario is required");
   if (!TRANSPORTS.includes(opts.transport)) throw new Error("--transport is required");
   if (!Number.isInteger(opts.n) || opts.url === null) throw new Error("--n and --url are required");
   return opts;
@@ -214,8 +214,8 @@ async function runFlood(opts) {
   return rates(opts, (performance.now() - start) / 1e3, size, cpuSeconds() - cpu0);
 }
 
-// Open opts.n connections, opts.concurrency in flight, within budgetS seconds.
-async function connectMany(opts, budgetS) {
+// Open opts.n connections with open(opts), opts.concurrency in flight, within budgetS seconds.
+async function connectMany(opts, budgetS, open = connect) {
   const opened = { conns: [], times: [], errors: new Map(), seconds: 0 };
   const start = performance.now();
   const deadline = start + budgetS * 1000;
@@ -227,7 +227,7 @@ async function connectMany(opts, budgetS) {
       next++;
       const begin = performance.now();
       try {
-        opened.conns.push(await connect(opts));
+        opened.conns.push(await open(opts));
         opened.times.push(performance.now() - begin);
       } catch (err) {
         addError(`${err.constructor.name}: ${err.message}`.slice(0, 160));
@@ -266,10 +266,11 @@ async function runConnect(opts) {
   return result;
 }
 
-async function runIdle(opts) {
+// open(opts) resolves with an object whose `connected` says whether it is still open.
+async function runIdle(opts, open = connect) {
   if (global.gc) global.gc();
   const rssBase = rssKib();
-  const opened = await connectMany(opts, opts.connectBudget);
+  const opened = await connectMany(opts, opts.connectBudget, open);
   const connected = opened.conns.length;
   const cpu0 = cpuSeconds();
   const start = performance.now();
@@ -300,10 +301,11 @@ const RUNNERS = {
   idle: runIdle,
 };
 
-async function main() {
-  const opts = parseArgs(process.argv.slice(2));
+// runners: scenario name -> async function(opts); node_sio_bench.js passes its own.
+async function main(runners = RUNNERS, impl = "node") {
+  const opts = parseArgs(process.argv.slice(2), Object.keys(runners));
   const head = {
-    impl: "node",
+    impl,
     scenario: opts.scenario,
     transport: opts.transport,
     message: opts.message,
@@ -312,7 +314,7 @@ async function main() {
   };
   let result;
   try {
-    result = { ...head, ...(await RUNNERS[opts.scenario](opts)) };
+    result = { ...head, ...(await runners[opts.scenario](opts)) };
   } catch (err) {
     if (!(err instanceof BenchError)) process.stderr.write(`${err.stack}\n`);
     result = { ...head, error: `${err instanceof BenchError ? "" : err.constructor.name + ": "}${err.message}` };
@@ -325,4 +327,6 @@ async function main() {
   process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(0));
 }
 
-main();
+if (require.main === module) main();
+
+module.exports = { BenchError, cpuSeconds, main, percentile, runIdle, sleep };

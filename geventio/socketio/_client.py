@@ -3,8 +3,8 @@
 Greenlets, per client:
 
 - the Engine.IO client's own (reader, writer, callback dispatcher). Its dispatcher feeds every
-  message to :class:`~geventio.socketio._state.Protocol` in :meth:`Client._on_message`, sets the
-  result of a waiting :meth:`Client.call` at once, and queues everything else;
+  message to the :class:`~geventio.socketio._session.Session`, which sets the result of a
+  waiting :meth:`Client.call` at once and queues everything else;
 - one :class:`~geventio.socketio._runner.Runner` greenlet, which runs the handlers in the order
   the events arrived. A handler may block, ``call()`` (its ack does not wait behind it) or
   ``disconnect()``;
@@ -22,10 +22,10 @@ The client's life::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 from collections.abc import Callable
-from functools import partial
 from typing import Any, TypeVar, overload
 
 import gevent
@@ -36,12 +36,11 @@ from geventio import ClientBuilder, CloseReason, ConnectionClosed, EngineIOError
 from geventio.socketio._handlers import ClientNamespace, Handlers
 from geventio.socketio._runner import Runner
 from geventio.socketio._session import Session, builder_options
-from geventio.socketio._state import Acked, Connected, Kicked, Received, Refused
+from geventio.socketio._state import Received
 from geventio.socketio.exceptions import (
     BadNamespaceError,
     ConnectionError,
     NotConnectedError,
-    ProtocolError,
     TimeoutError,
 )
 
@@ -103,11 +102,7 @@ class Client:
         self._handlers = Handlers()
         self.handlers = self._handlers.handlers
         self.namespace_handlers = self._handlers.namespace_handlers
-        self.sid: str | None = None
         self.connected = False
-        #: Connected namespaces and their sids.
-        self.namespaces: dict[str, str] = {}
-        self.failed_namespaces: list[str] = []
         self.connection_url: Any = None
         self.connection_headers: Any = {}
         self.connection_auth: Any = None
@@ -123,7 +118,6 @@ class Client:
         self._down.set()
         self._up = gevent.event.Event()  # UP: connect() or a reconnection completed
         self._send_lock = gevent.lock.Semaphore()
-        self._waiting_in_handlers = 0
 
     # -- handlers -------------------------------------------------------------------------------
 
@@ -216,7 +210,7 @@ class Client:
         self._abort.clear()
         self._down.clear()
         if self._runner is None or self._runner.closed:
-            self._runner = Runner(1024, self._runner_error)
+            self._runner = Runner(self._handlers, self._handler_error, self._ack)
         try:
             self._open(wait)
         except ConnectionError:
@@ -224,7 +218,7 @@ class Client:
                 return
             self._finish()
             runner = self._runner
-            if not runner.running_here():
+            if runner is not None and not runner.running_here():
                 runner.join(self._builder_options["timeout"])  # connect_error handlers ran
             raise
 
@@ -236,26 +230,25 @@ class Client:
             raise ValueError(
                 f"auth must be a dict or None (the protocol sends an object): {auth!r}"
             )
-        session = Session(self._builder_options.get("max_message_size", 16 * 1024 * 1024))
+        runner = self._runner
+        assert runner is not None
+        size = self._builder_options.get("max_message_size", 16 * 1024 * 1024)
+        session = Session(size, runner, self._ended)
         try:
-            eio = session.open(
+            session.open(
                 ClientBuilder(_value(self.connection_url))._set(**self._builder_options),
                 path=self.socketio_path,
                 headers=_value(self.connection_headers) or {},
                 transports=self.connection_transports,
-                on_data=partial(self._on_message, session),
-                on_close=partial(self._on_close, session),
             )
         except (EngineIOError, ValueError) as exc:
             for namespace in names:
-                self._fire("connect_error", namespace, str(exc), force=True)
+                runner.fire("connect_error", namespace, str(exc), force=True)
             raise ConnectionError(str(exc)) from exc
         self._session = session
-        self.sid = eio.sid
         if self._abort.is_set():
             session.abandon()
             raise ConnectionError("disconnect() was called while connecting")
-        self.failed_namespaces = []
         for namespace in names:
             self._send(session, session.proto.join(namespace, auth))
         if not wait:
@@ -268,17 +261,8 @@ class Client:
             raise session.failure()
         session.established = True
         self.connected = True
-        self._sync_runner()
+        runner.sync(self._builder_options["timeout"])  # the connect handlers ran
         self._up.set()
-
-    def _sync_runner(self) -> None:
-        """Wait until the handlers queued so far (the ``connect`` ones) have run."""
-        runner = self._runner
-        if runner is None or runner.running_here():
-            return
-        done = gevent.event.Event()
-        runner.put(done.set, force=True)
-        done.wait(self._builder_options["timeout"])
 
     # -- sending ----------------------------------------------------------------------------------
 
@@ -323,8 +307,10 @@ class Client:
         session = self._live(namespace)
         result: gevent.event.AsyncResult[list[Any]] = gevent.event.AsyncResult()
         messages, ack_id = session.proto.emit(namespace, [event, *_args(data)], result)
-        in_handler = self._runner is not None and self._runner.running_here()
-        self._waiting_in_handlers += in_handler
+        runner = self._runner
+        in_handler = runner is not None and runner.running_here()
+        if runner is not None:
+            runner.waiting += in_handler
         try:
             self._send(session, messages)
             result.wait(timeout)
@@ -332,7 +318,8 @@ class Client:
                 session.proto.forget(namespace, ack_id)
                 raise TimeoutError(f"no ack for {event!r} within {timeout} s")
         finally:
-            self._waiting_in_handlers -= in_handler
+            if runner is not None:
+                runner.waiting -= in_handler
         args = result.get()
         if len(args) == 1:
             return args[0]
@@ -359,66 +346,22 @@ class Client:
         except ConnectionClosed as exc:
             raise NotConnectedError(f"the connection is closed ({exc.reason.value})") from exc
 
-    # -- what the server sends (in the Engine.IO dispatcher's greenlet) ---------------------------
-
-    def _on_message(self, session: Session, message: str | bytes) -> None:
-        if session.closed:
+    def _ack(self, session: Session, event: Received, result: Any) -> None:
+        """Send the ack of ``event`` with its handler's result (the runner's greenlet)."""
+        if session.closed or not session.proto.connected(event.namespace):
             return
+        assert event.id is not None
         try:
-            events = session.proto.receive(message)
-        except ProtocolError as exc:
-            self.logger.error("the server broke the Socket.IO protocol: %s", exc)
-            session.break_off()
-            return
-        for event in events:
-            if isinstance(event, Received):
-                self._queue(self._handle_event, session, event)
-            elif isinstance(event, Acked):
-                token = event.token
-                if isinstance(token, gevent.event.AsyncResult):
-                    token.set(event.args)
-                else:
-                    self._queue(self._guard, "ack", event.namespace, token, *event.args)
-            elif isinstance(event, Connected):
-                self.namespaces[event.namespace] = event.sid
-                self._fire("connect", event.namespace)
-                session.answered.set()
-            elif isinstance(event, Refused):
-                self._refused(session, event)
-            elif isinstance(event, Kicked):
-                self._kicked(session, event.namespace)
+            self._send(session, session.proto.ack(event.namespace, event.id, _args(result)))
+        except (NotConnectedError, TypeError, ValueError) as exc:
+            self.logger.warning("could not ack %r: %s", event.event, exc)
 
-    def _refused(self, session: Session, event: Refused) -> None:
-        session.refusals.append(event)
-        self.failed_namespaces.append(event.namespace)
-        self.namespaces.pop(event.namespace, None)
-        data = event.data
-        self._fire("connect_error", event.namespace, data)
-        session.answered.set()
-
-    def _kicked(self, session: Session, namespace: str) -> None:
-        if self.namespaces.pop(namespace, None) is not None:
-            self._fire("disconnect", namespace, CloseReason.SERVER_DISCONNECT.value)
-        session.answered.set()
-        if not session.proto.namespaces and not session.proto.joining():
-            session.final = True  # the server left us no namespace: as python-socketio, close
-            session.close()
-
-    def _on_close(self, session: Session, reason: CloseReason) -> None:
-        reason = session.reason or reason
-        session.closed = True
-        for token in session.proto.pending_tokens():
-            if isinstance(token, gevent.event.AsyncResult):
-                token.set_exception(TimeoutError(f"the connection ended ({reason.value})"))
-        session.answered.set()
+    def _ended(self, session: Session, reason: CloseReason) -> None:
+        """A session ended (the Engine.IO dispatcher's greenlet): reconnect, or go DOWN."""
         if not session.established or session is not self._session:
             return  # a failed attempt: whoever opened it decides what follows
         self.connected = False
         self._up.clear()
-        self.sid = None
-        for namespace in list(self.namespaces):
-            self._fire("disconnect", namespace, reason.value, force=True)
-        self.namespaces = {}
         if (
             self.reconnection
             and not session.final
@@ -477,11 +420,8 @@ class Client:
         self._up.clear()
         if session is not None and not session.closed:
             session.final = True
-            for namespace in [*session.proto.namespaces, *session.proto.joining()]:
-                try:
-                    self._send(session, session.proto.leave(namespace))
-                except NotConnectedError:
-                    break
+            with contextlib.suppress(NotConnectedError):
+                self._send(session, session.leave_all())
             session.close()
         reconnector = self._reconnector
         if reconnector is not None and reconnector is not gevent.getcurrent():
@@ -506,62 +446,33 @@ class Client:
         if runner is not None and not runner.running_here():
             runner.join()
 
-    # -- handlers' greenlet -----------------------------------------------------------------------
-
-    def _queue(self, fn: Callable[..., Any], *args: Any) -> None:
-        runner = self._runner
-        if runner is not None:
-            runner.put(fn, *args, force=self._waiting_in_handlers > 0)
-
-    def _fire(self, event: str, namespace: str, *args: Any, force: bool = False) -> None:
-        runner = self._runner
-        if runner is not None:
-            runner.put(
-                self._guard,
-                event,
-                namespace,
-                self._handlers.call,
-                event,
-                namespace,
-                *args,
-                force=force,
-            )
-
-    def _handle_event(self, session: Session, event: Received) -> None:
-        result = self._guard(
-            event.event,
-            event.namespace,
-            self._handlers.call,
-            event.event,
-            event.namespace,
-            *event.args,
-        )
-        if event.id is None or session.closed or not session.proto.connected(event.namespace):
-            return
-        try:
-            self._send(session, session.proto.ack(event.namespace, event.id, _args(result)))
-        except (NotConnectedError, TypeError, ValueError) as exc:
-            self.logger.warning("could not ack %r: %s", event.event, exc)
-
-    def _guard(self, event: str, namespace: str, fn: Callable[..., Any], *args: Any) -> Any:
-        try:
-            return fn(*args)
-        except (gevent.GreenletExit, KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as exc:  # gevent.Timeout too
-            self._handler_error(event, namespace, exc)
-            return None
-
     def _handler_error(self, event: str, namespace: str, exc: BaseException) -> None:
         """A handler raised; logged. Subclasses (the Locust user) may report it elsewhere."""
         self.logger.error(
             "the handler of %r in %s raised", event, namespace, exc_info=(type(exc), exc, None)
         )
 
-    def _runner_error(self, exc: BaseException, fn: Callable[..., Any], args: Any) -> None:
-        self.logger.error("a Socket.IO callback raised", exc_info=(type(exc), exc, None))
-
     # -- the rest of python-socketio's surface --------------------------------------------------
+
+    @property
+    def namespaces(self) -> dict[str, str]:
+        """The connected namespaces and their sids (a copy)."""
+        session = self._session
+        return {} if session is None else session.namespaces
+
+    @property
+    def failed_namespaces(self) -> list[str]:
+        """The namespaces the server refused at the last connection attempt."""
+        session = self._session
+        return [] if session is None else [r.namespace for r in session.refusals]
+
+    @property
+    def sid(self) -> str | None:
+        """The Engine.IO session id, or ``None`` when not connected."""
+        session = self._session
+        if session is None or session.closed or session.eio is None:
+            return None
+        return session.eio.sid
 
     def get_sid(self, namespace: str | None = None) -> str | None:
         """The sid of ``namespace`` (``'/'`` by default), or ``None`` when not connected."""

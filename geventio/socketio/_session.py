@@ -6,6 +6,7 @@ each reconnection attempt; the Socket.IO state of the session (:class:`Protocol`
 
 from __future__ import annotations
 
+import logging
 import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -15,10 +16,13 @@ import gevent.event
 
 from geventio import Client as EngineIOClient
 from geventio import ClientBuilder, CloseReason
-from geventio.socketio._state import Protocol, Refused
-from geventio.socketio.exceptions import ConnectionError
+from geventio.socketio._runner import Runner
+from geventio.socketio._state import Acked, Connected, Protocol, Received, Refused
+from geventio.socketio.exceptions import ConnectionError, ProtocolError, TimeoutError
 
 __all__ = ["Session", "builder_options"]
+
+logger = logging.getLogger("geventio.socketio")
 
 #: geventio options a Socket.IO client accepts as keywords, with the builder field they set.
 _GEVENTIO_OPTIONS = {
@@ -63,14 +67,28 @@ def builder_options(options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class Session:
-    """An Engine.IO client and the Socket.IO state on it.
+    """An Engine.IO client, the Socket.IO state on it, and the routing of what the server sends.
+
+    :meth:`on_message` and :meth:`on_close` are the Engine.IO client's ``on_data`` and
+    ``on_close``: they run in its dispatcher's greenlet. A waiting ``call()`` gets its ack there at
+    once; handlers and ``emit`` callbacks go to the client's :class:`Runner`.
 
     :param max_attachment_bytes: the bound on one binary packet's attachments.
+    :param runner: runs the handlers.
+    :param on_end: ``on_end(session, reason)`` once the session ended, after the ``disconnect``
+        handlers were queued (for an established session).
     """
 
-    def __init__(self, max_attachment_bytes: int) -> None:
+    def __init__(
+        self,
+        max_attachment_bytes: int,
+        runner: Runner,
+        on_end: Callable[[Session, CloseReason], Any],
+    ) -> None:
         self.proto = Protocol(max_attachment_bytes)
         self.eio: EngineIOClient | None = None
+        self._runner = runner
+        self._on_end = on_end
         #: Set at each namespace answer and when the session ends.
         self.answered = gevent.event.Event()
         self.refusals: list[Refused] = []
@@ -81,6 +99,71 @@ class Session:
         self.closed = False
         #: Overrides the Engine.IO close reason (a Socket.IO protocol error).
         self.reason: CloseReason | None = None
+        self._leaving: dict[str, str] = {}
+
+    @property
+    def namespaces(self) -> dict[str, str]:
+        """The connected namespaces and their sids; empty once closed."""
+        return {} if self.closed else self.proto.namespaces
+
+    def on_message(self, message: str | bytes) -> None:
+        """Route one Engine.IO message (the Engine.IO dispatcher's greenlet)."""
+        if self.closed:
+            return
+        try:
+            events = self.proto.receive(message)
+        except ProtocolError as exc:
+            logger.error("the server broke the Socket.IO protocol: %s", exc)
+            self.reason = CloseReason.TRANSPORT_ERROR
+            self.close()
+            return
+        runner = self._runner
+        for event in events:
+            if isinstance(event, Received):
+                runner.event(self, event)
+            elif isinstance(event, Acked):
+                token = event.token
+                if isinstance(token, gevent.event.AsyncResult):
+                    token.set(event.args)
+                else:
+                    runner.callback(event.namespace, token, event.args)
+            elif isinstance(event, Connected):
+                runner.fire("connect", event.namespace)
+                self.answered.set()
+            elif isinstance(event, Refused):
+                self.refusals.append(event)
+                runner.fire("connect_error", event.namespace, event.data)
+                self.answered.set()
+            else:
+                self._kicked(event.namespace)
+
+    def leave_all(self) -> list[str | bytes]:
+        """The DISCONNECT of every namespace (the client is disconnecting); their
+        ``disconnect`` handlers still run when the session ends."""
+        self._leaving = self.proto.namespaces
+        names = [*self._leaving, *self.proto.joining()]
+        return [message for name in names for message in self.proto.leave(name)]
+
+    def _kicked(self, namespace: str) -> None:
+        self._runner.fire("disconnect", namespace, CloseReason.SERVER_DISCONNECT.value)
+        self.answered.set()
+        if not self.proto.namespaces and not self.proto.joining():
+            self.final = True  # the server left us no namespace: as python-socketio, close
+            self.close()
+
+    def on_close(self, reason: CloseReason) -> None:
+        """The Engine.IO session ended (its dispatcher's greenlet, after every message)."""
+        reason = self.reason or reason
+        left = self.namespaces or self._leaving
+        self.closed = True
+        for token in self.proto.pending_tokens():
+            if isinstance(token, gevent.event.AsyncResult):
+                token.set_exception(TimeoutError(f"the connection ended ({reason.value})"))
+        self.answered.set()
+        if self.established:
+            for namespace in left:
+                self._runner.fire("disconnect", namespace, reason.value, force=True)
+        self._on_end(self, reason)
 
     def open(
         self,
@@ -89,8 +172,6 @@ class Session:
         path: str,
         headers: Mapping[str, str],
         transports: Sequence[str] | None,
-        on_data: Callable[[str | bytes], Any],
-        on_close: Callable[[CloseReason], Any],
     ) -> EngineIOClient:
         """Open the Engine.IO session; blocks as ``ClientBuilder.build*`` does.
 
@@ -98,7 +179,7 @@ class Session:
         :raises ValueError: for an unknown transport, a bad URL or bad headers.
         """
         builder.path("/" + path.strip("/") + "/").headers(dict(headers))
-        builder.on_data(on_data).on_close(on_close)
+        builder.on_data(self.on_message).on_close(self.on_close)
         wanted = set(transports or ("polling", "websocket"))
         if not wanted or wanted - {"polling", "websocket"}:
             raise ValueError(f"transports must be 'polling' and/or 'websocket': {transports!r}")
@@ -141,11 +222,6 @@ class Session:
     def abandon(self) -> None:
         """Close a session whose ``connect()`` failed; no handler or reconnection follows."""
         self.final = True
-        self.close()
-
-    def break_off(self) -> None:
-        """Close after a Socket.IO protocol error (from the Engine.IO dispatcher's greenlet)."""
-        self.reason = CloseReason.TRANSPORT_ERROR
         self.close()
 
     def close(self) -> None:
