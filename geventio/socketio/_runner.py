@@ -27,6 +27,9 @@ __all__ = ["Runner"]
 logger = logging.getLogger("geventio.socketio")
 
 _STOP: Any = object()
+#: A runner with nothing to run for this long ends its greenlet (thousands of idle clients then
+#: hold none); the next call queued starts a new one.
+IDLE_EXIT = 1.0
 #: ``on_error(event, namespace, exc)``: a handler raised.
 ErrorHook = Callable[[str, str, BaseException], Any]
 #: ``ack(session, event, result)``: send the ack of ``event`` with its handler's ``result``.
@@ -34,7 +37,8 @@ AckHook = Callable[["Session", Received, Any], Any]
 
 
 class Runner:
-    """Runs queued handler calls one after the other in a greenlet of its own.
+    """Runs queued handler calls one after the other in a greenlet of its own, started by the
+    first call queued and ended after :data:`IDLE_EXIT` seconds without any.
 
     Queuing blocks the caller (the Engine.IO dispatcher) while ``size`` calls wait, except while
     a handler waits in ``call()`` (its ack must not queue behind it) or once :meth:`unbound`.
@@ -58,7 +62,7 @@ class Runner:
         self._ready = gevent.event.Event()
         self._room = gevent.event.Event()
         self._closed = False
-        self._greenlet: gevent.Greenlet[Any, Any] = gevent.spawn(self._run)
+        self._greenlet: gevent.Greenlet[Any, Any] | None = None
 
     # -- queuing (from the Engine.IO dispatcher, or the client) ---------------------------------
 
@@ -89,6 +93,8 @@ class Runner:
             self._room.wait()
         items.append((fn, args))
         self._ready.set()
+        if self._greenlet is None:
+            self._greenlet = gevent.spawn(self._run)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -101,9 +107,10 @@ class Runner:
         """Stop once every queued call has run; never blocks. Idempotent."""
         if not self._closed:
             self._closed = True
-            self._items.append((_STOP, ()))
-            self._ready.set()
             self._room.set()
+            if self._greenlet is not None:
+                self._items.append((_STOP, ()))
+                self._ready.set()
 
     @property
     def closed(self) -> bool:
@@ -112,18 +119,22 @@ class Runner:
 
     def running_here(self) -> bool:
         """``True`` when called from inside a handler."""
-        return bool(gevent.getcurrent() is self._greenlet)
+        return self._greenlet is not None and gevent.getcurrent() is self._greenlet
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the queued calls to run after :meth:`close`; ``True`` if they did."""
-        self._greenlet.join(timeout)
-        return bool(self._greenlet.dead)
+        greenlet = self._greenlet
+        if greenlet is None:
+            return True
+        greenlet.join(timeout)
+        return bool(greenlet.dead)
 
     def kill(self) -> None:
         """Stop now, dropping what is queued."""
         self._closed = True
         self._room.set()
-        self._greenlet.kill()
+        if self._greenlet is not None:
+            self._greenlet.kill()
 
     # -- the greenlet ---------------------------------------------------------------------------
 
@@ -133,7 +144,9 @@ class Runner:
         while True:
             if not items:
                 ready.clear()
-                ready.wait()
+                if not ready.wait(IDLE_EXIT) and not items and not self._closed:
+                    self._greenlet = None  # idle: the next call queued starts a new one
+                    return
                 continue
             fn, args = items.popleft()
             if len(items) < self._size:
