@@ -9,8 +9,9 @@ spawns 500 users a second, waits ``--settle`` seconds more for every user to con
 into step, then measures over ``--window`` seconds:
 
 - the Locust process's CPU (user + system time from ``/proc``, in % of one core);
-- the calls per second Locust recorded (its ``_stats_history.csv``), which must be about the
-  user count for the row to count (a saturated process falls behind its users' pace);
+- the calls per second (counted by a listener of Locust's ``request`` event, written each
+  second), which must be about the user count for the row to count (a saturated process falls
+  behind its users' pace);
 - the failures, and the server's CPU (near 100%, the server would be the limit).
 
 A count is *held* when the CPU stays under ``--cpu-limit`` (80%) and the rate keeps within 5% of
@@ -28,7 +29,6 @@ to 240 µs for geventio's: about 2.2 times as many users for the same CPU.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import subprocess
 import sys
@@ -45,9 +45,34 @@ CLIENTS = {
     "builtin": "from locust.contrib.socketio import SocketIOUser",
 }
 LOCUSTFILE = """
-    from locust import constant_pacing, task
+    import time
+    from typing import Any
+
+    import gevent
+    from locust import constant_pacing, events, task
 
     {import_line}
+
+    done = [0, 0]  # calls, failed calls
+
+
+    @events.request.add_listener
+    def count(request_type: str, exception: Any, **sample: Any) -> None:
+        if request_type == "WSC":
+            done[exception is not None] += 1
+
+
+    def tally() -> None:  # each second: the time, the calls and the failures so far
+        with open({tally_path!r}, "a") as file:
+            while True:
+                file.write(f"{{time.time()}} {{done[0]}} {{done[1]}}\\n")
+                file.flush()
+                gevent.sleep(1)
+
+
+    @events.test_start.add_listener
+    def start_tally(**kwargs: Any) -> None:
+        gevent.spawn(tally)
 
 
     class Caller(SocketIOUser):
@@ -110,14 +135,16 @@ def measure(  # noqa: PLR0917
 ) -> Row:
     """One Locust run of ``users`` users; the CPU and rate over ``window`` once all ran."""
     locustfile = workdir / f"locustfile_{client}.py"  # not geventio.py: it would shadow it
-    locustfile.write_text(textwrap.dedent(LOCUSTFILE.format(import_line=CLIENTS[client])))
+    tally_path = workdir / f"{client}_{users}.tally"
+    source = LOCUSTFILE.format(import_line=CLIENTS[client], tally_path=str(tally_path))
+    locustfile.write_text(textwrap.dedent(source))
     spawn_rate = 500
     window: float = args.window
     ramp = users / spawn_rate + args.settle  # spawning, then every user connected and settled
     prefix = workdir / f"{client}_{users}"
     command = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless"]
     command += ["-u", str(users), "-r", str(spawn_rate), "-t", f"{ramp + window + 3:.0f}s"]
-    command += ["--host", url, "--csv", str(prefix), "--csv-full-history", "--only-summary"]
+    command += ["--host", url, "--only-summary"]
     log = open(f"{prefix}.log", "w")  # noqa: SIM115 - closed below
     locust = subprocess.Popen(command, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -135,23 +162,18 @@ def measure(  # noqa: PLR0917
             locust.kill()
             locust.wait()
         log.close()
-    if not Path(f"{prefix}_stats_history.csv").exists():
+    if not tally_path.exists():
         raise SystemExit(f"Locust failed: {Path(f'{prefix}.log').read_text()[-3000:]}")
-    counts: list[tuple[int, int, int]] = []  # (time, calls so far, failures so far)
-    with open(f"{prefix}_stats_history.csv", newline="") as file:
-        for row in csv.DictReader(file):
-            stamp = int(row["Timestamp"])
-            if (row["Type"], row["Name"]) == ("WSC", "ack") and (
-                measured_until - window <= stamp <= measured_until
-            ):
-                counts.append(
-                    (stamp, int(row["Total Request Count"]), int(row["Total Failure Count"]))
-                )
-    # the calls only (the built-in user also records a WSE sample for each call); the rate
-    # from the running totals, as Locust's own "Requests/s" averages over 10 s, ramp included
-    (t0, calls0, failures0), (t1, calls1, failures1) = counts[0], counts[-1]
+    # the calls only (the built-in user also records a WSE sample for each call), from the
+    # locustfile's own tally: Locust's CSV stamps its rows with whole seconds
+    tally = [
+        (float(stamp), int(calls), int(failed))
+        for stamp, calls, failed in (line.split() for line in tally_path.read_text().splitlines())
+    ]
+    inside = [row for row in tally if measured_until - window <= row[0] <= measured_until]
+    (t0, calls0, failed0), (t1, calls1, failed1) = inside[0], inside[-1]
     rate = (calls1 - calls0) / (t1 - t0) if t1 > t0 else 0.0
-    failures = (failures1 - failures0) / (t1 - t0) if t1 > t0 else 0.0
+    failures = (failed1 - failed0) / (t1 - t0) if t1 > t0 else 0.0
     return Row(client, users, cpu, rate, failures, server_cpu)
 
 
