@@ -221,6 +221,9 @@ class Client:
             if runner is not None and not runner.running_here():
                 runner.join(self._builder_options["timeout"])  # connect_error handlers ran
             raise
+        except BaseException:
+            self._finish()  # a bad argument (ValueError), or the caller was killed
+            raise
 
     def _open(self, wait: bool = True) -> None:
         """One connection attempt: the session, the namespaces, the ``connect`` handlers."""
@@ -241,25 +244,26 @@ class Client:
                 headers=_value(self.connection_headers) or {},
                 transports=self.connection_transports,
             )
-        except (EngineIOError, ValueError) as exc:
+        except EngineIOError as exc:
             for namespace in names:
                 runner.fire("connect_error", namespace, str(exc), force=True)
             raise ConnectionError(str(exc)) from exc
         self._session = session
-        if self._abort.is_set():
+        try:
+            if self._abort.is_set():
+                raise ConnectionError("disconnect() was called while connecting")
+            for namespace in names:
+                self._send(session, session.proto.join(namespace, auth))
+            if wait and (not session.await_answers(self._wait_timeout) or session.refusals):
+                raise session.failure()
+        except BaseException:  # a gevent.Timeout around connect() too: nothing is left open
             session.abandon()
-            raise ConnectionError("disconnect() was called while connecting")
-        for namespace in names:
-            self._send(session, session.proto.join(namespace, auth))
+            raise
+        session.established = True
         if not wait:
-            session.established = True
             self.connected = True
             self._up.set()
             return
-        if not session.await_answers(self._wait_timeout) or session.refusals:
-            session.abandon()
-            raise session.failure()
-        session.established = True
         self.connected = True
         runner.sync(self._builder_options["timeout"])  # the connect handlers ran
         self._up.set()
@@ -392,6 +396,8 @@ class Client:
                 self._open()
             except ConnectionError as exc:
                 self.logger.info("reconnection attempt %d failed: %s", attempt, exc)
+            except Exception:  # a url, headers or auth callable that raised, a bad value
+                self.logger.exception("reconnection attempt %d failed", attempt)
             else:
                 self.logger.info("reconnected after %d attempt(s)", attempt)
                 return True

@@ -17,13 +17,15 @@ from typing import Any
 
 from geventio.socketio.exceptions import ProtocolError
 
-__all__ = ["Decoder", "Packet", "PacketType", "encode", "has_binary"]
+__all__ = ["Decoder", "Packet", "PacketType", "encode", "encode_event", "has_binary"]
 
 #: the largest ack id: JavaScript's Number.MAX_SAFE_INTEGER
 MAX_ACK_ID = 2**53 - 1
 _ID_DIGITS = len(str(MAX_ACK_ID))
 _COUNT_DIGITS = 10
 _BYTES_LIKE = (bytes, bytearray, memoryview)
+#: Types that can hold no bytes: :func:`has_binary` skips them at once.
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 #: ``json.dumps(data, separators=(",", ":"), allow_nan=False)``, without building an encoder for
 #: every packet as ``dumps`` does when given options (about 2 us less per packet).
 _ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
@@ -70,13 +72,14 @@ def has_binary(data: Any) -> bool:
 
     :raises RecursionError: for circular or absurdly deep data.
     """
-    if isinstance(data, _BYTES_LIKE):
-        return True
-    if isinstance(data, (list, tuple)):
-        return any(has_binary(item) for item in data)
+    kind = type(data)
+    if kind in _SCALARS:
+        return False
+    if kind in (list, tuple) or isinstance(data, (list, tuple)):
+        return any(type(item) not in _SCALARS and has_binary(item) for item in data)
     if isinstance(data, dict):
-        return any(has_binary(item) for item in data.values())
-    return False
+        return any(type(item) not in _SCALARS and has_binary(item) for item in data.values())
+    return isinstance(data, _BYTES_LIKE)
 
 
 def _shape_error(ptype: PacketType, data: Any) -> str | None:
@@ -158,6 +161,24 @@ def encode(packet: Packet) -> list[str | bytes]:
     except RecursionError as exc:
         raise ValueError("data is circular or nested too deeply") from exc
     return [text, *attachments]
+
+
+def encode_event(namespace: str, data: list[Any], ack_id: int | None) -> list[str | bytes]:
+    """:func:`encode` of an EVENT, with a fast path for the common case: no bytes in ``data``,
+    an event name that is a str. The caller vouches for ``namespace`` (one it joined, so
+    :func:`encode` checked it) and ``ack_id`` (one it counted).
+
+    :raises TypeError, ValueError: as :func:`encode`.
+    """
+    if not data or type(data[0]) is not str or has_binary(data):
+        return encode(Packet(PacketType.EVENT, namespace, data, ack_id))
+    head = "2" if namespace == "/" else "2" + namespace + ","
+    try:
+        if ack_id is None:
+            return [head + _ENCODE(data)]
+        return [head + str(ack_id) + _ENCODE(data)]
+    except RecursionError as exc:
+        raise ValueError("data is circular or nested too deeply") from exc
 
 
 def _refuse_constant(name: str) -> Any:

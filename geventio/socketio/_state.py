@@ -24,7 +24,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from geventio.socketio._packet import Decoder, Packet, PacketType, encode
+from geventio.socketio._packet import Decoder, Packet, PacketType, encode, encode_event
 from geventio.socketio.exceptions import ProtocolError
 
 __all__ = ["Acked", "Connected", "Event", "Kicked", "Protocol", "Received", "Refused"]
@@ -143,7 +143,7 @@ class Protocol:
         ack_id = None
         if token is not None:
             ack_id = self._next_id.get(namespace, 0)
-        messages = encode(Packet(PacketType.EVENT, namespace, data, ack_id))
+        messages = encode_event(namespace, data, ack_id)
         if ack_id is None:
             return messages, -1
         self._next_id[namespace] = ack_id + 1

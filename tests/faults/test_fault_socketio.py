@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import gevent
 import pytest
 from dummyserver import OPEN, Conn, Server, frame
 from faultkit import Bound
@@ -101,3 +102,38 @@ def test_a_late_ack_after_a_call_timed_out_is_not_a_violation(bound: Bound) -> N
         assert sio.connected
         sio.disconnect()
     assert events == ["client disconnect"]
+
+
+@contextmanager
+def silent_namespace_server() -> Iterator[Server]:
+    """Opens the Engine.IO session, then never answers the client's CONNECT."""
+
+    def handler(conn: Conn) -> None:
+        request = conn.read_request()
+        if request is None or not conn.accept_websocket(request):
+            return
+        if conn.send(frame(TEXT, OPEN.encode())):
+            conn.stall()
+
+    with Server(handler) as server:
+        yield server
+
+
+def test_a_namespace_never_confirmed_fails_connect_after_wait_timeout(bound: Bound) -> None:
+    sio = socketio.Client(reconnection=False)
+    with silent_namespace_server() as server, bound(3.0):
+        with pytest.raises(socketio.ConnectionError, match="failed to connect"):
+            sio.connect(server.url, transports=["websocket"], wait_timeout=0.5)
+        sio.wait()  # DOWN: returns at once
+        server.wait_for(lambda: server.hung_up)  # the session was closed, not left open
+    assert not sio.connected
+
+
+def test_a_timeout_around_connect_leaves_nothing_open(bound: Bound) -> None:
+    sio = socketio.Client(reconnection=False)
+    with silent_namespace_server() as server, bound(3.0):
+        with pytest.raises(gevent.Timeout), gevent.Timeout(0.3):
+            sio.connect(server.url, transports=["websocket"], wait_timeout=30)
+        sio.wait()
+        server.wait_for(lambda: server.hung_up)
+    assert not sio.connected

@@ -417,3 +417,18 @@ def test_the_same_under_patch_all(sio_server: SioServerHandle, transports: str) 
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("OK ")
     assert "Traceback" not in done.stderr
+
+
+def test_bad_auth_raises_value_error_and_leaves_the_client_down(
+    sio_server: SioServerHandle,
+) -> None:
+    sio = socketio.Client()
+    with pytest.raises(ValueError, match="auth"):
+        sio.connect(sio_server.url, auth="a string")
+    with pytest.raises(ValueError, match="auth"):
+        sio.connect(sio_server.url, auth=lambda: ["a list"])
+    sio.wait()  # returns at once
+    assert not connected(sio)
+    sio.connect(sio_server.url, auth={"token": "x"})
+    assert sio.call("ack", 1) == 1
+    sio.disconnect()

@@ -19,7 +19,14 @@ from hypothesis import strategies as st
 from socketio.packet import Packet as SioPacket
 
 import geventio.socketio._packet as codec
-from geventio.socketio._packet import Decoder, Packet, PacketType, encode, has_binary
+from geventio.socketio._packet import (
+    Decoder,
+    Packet,
+    PacketType,
+    encode,
+    encode_event,
+    has_binary,
+)
 from geventio.socketio.exceptions import ProtocolError
 
 FAST = settings(database=None, max_examples=150, deadline=None)
@@ -703,3 +710,23 @@ def test_encode_refuses_only_with_type_or_value_error(args: Any, ack_id: int | N
     got = _decode(messages)
     assert got.id == ack_id
     assert got.data[0] == "e"
+
+
+@given(
+    st.sampled_from(["/", "/chat"]),
+    st.lists(any_json, max_size=4),
+    st.one_of(st.none(), st.text(max_size=8), st.integers()),
+    ids,
+)
+def test_encode_event_is_encode(namespace: str, args: list[Any], name: Any, ack_id: Any) -> None:
+    """The client's fast path gives the same messages, or the same error type, as encode()."""
+    data = [name, *args] if name is not None else args
+    try:
+        expected: Any = encode(Packet(PacketType.EVENT, namespace, data, ack_id))
+    except (TypeError, ValueError) as exc:
+        expected = type(exc)
+    try:
+        got: Any = encode_event(namespace, data, ack_id)
+    except (TypeError, ValueError) as exc:
+        got = type(exc)
+    assert got == expected

@@ -157,3 +157,23 @@ def test_simple_client_calls_wait_out_a_reconnection(sio_server_factory: Any) ->
     client.disconnect()
     with pytest.raises(socketio.DisconnectedError):
         client.call("ack", 1)
+
+
+def test_a_url_callable_that_raises_is_a_failed_attempt(sio_server_factory: Any) -> None:
+    server: SioServerHandle = sio_server_factory("node")
+
+    def url(n: int) -> str:
+        if n == 2:
+            raise RuntimeError("the service registry is down")
+        return server.url
+
+    counted = Counted(url)
+    sio = socketio.Client(reconnection_delay=0.05, reconnection_delay_max=0.1)
+    sio.connect(counted)
+    server.stop()
+    wait_until(lambda: not sio.connected)
+    server.restart()
+    wait_until(lambda: sio.connected, timeout=15)
+    assert counted.calls >= 3
+    assert sio.call("ack", "back", timeout=5) == "back"
+    sio.disconnect()
