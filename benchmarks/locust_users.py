@@ -19,11 +19,11 @@ the user count with no failure. The counts run up from ``--users`` and stop at t
 not held; the result is a Markdown table on stdout. The machine's other load counts: run it on
 a quiet machine, and take the figures as one measurement, not a guarantee.
 
-Measured (2026-12-03, 2 cores shared with other work, ``--settle 15 --window 15``): the
-built-in user held 1,500 users (68% CPU) and not 2,000 (82%, 1,697 calls/s); geventio's held
-3,000 (67%) and not 3,500 (71% CPU on average, but falling behind: 2,990 calls/s). The CPU per
-call, steadier under the machine's other load, was 455 to 485 µs for the built-in user and 210
-to 240 µs for geventio's: about 2.2 times as many users for the same CPU.
+Measured on 2026-12-03 (2 cores shared with other work, the defaults, four runs): the built-in
+user held 1,500 users at 68% CPU in one run and fell behind at 1,500 in another (1,337 calls/s),
+and never held 2,000 (82%); geventio's held 3,000 at 67 to 73% CPU in two runs out of three and
+never 3,500. The CPU per call, steadier under the machine's other load, was 455 to 512 µs for
+the built-in user and 210 to 250 µs for geventio's: about 2.1 times as many users per core.
 """
 
 from __future__ import annotations
