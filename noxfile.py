@@ -142,6 +142,8 @@ def package(session: nox.Session) -> None:
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """The wheel with its ``test`` extra in a fresh environment: the demos, then the suite."""
+    if not DIST.is_dir():
+        session.error("no wheel: run the package session first (nox -s package tests-3.10)")
     wheel = only(DIST, "*.whl")
     session.install(f"{wheel}[test]")
     copy = Path(session.create_tmp()) / "suite"
@@ -152,9 +154,11 @@ def tests(session: nox.Session) -> None:
     (copy / "tests" / "node" / "node_modules").symlink_to(ROOT / "tests" / "node" / "node_modules")
 
     session.chdir(copy)
-    where = session.run("python", "-c", "import geventio; print(geventio.__file__)", silent=True)
-    if not isinstance(where, str) or Path(session.virtualenv.location) not in Path(where).parents:
-        session.error(f"geventio was not imported from the installed wheel: {where}")
+    output = session.run("python", "-c", "import geventio; print(geventio.__file__)", silent=True)
+    where = Path(output.strip() if isinstance(output, str) else "")
+    if Path(session.virtualenv.location) not in where.parents:
+        session.error(f"geventio was not imported from the installed wheel: {output}")
+    session.log(f"geventio is imported from {where}")
     session.run("python", "examples/echo.py")
     session.run("python", "examples/socketio_demo.py")
     session.run("python", "-m", "pytest", "-p", "no:cacheprovider", *session.posargs)
