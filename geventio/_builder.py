@@ -8,11 +8,12 @@ from dataclasses import replace
 from typing import Any
 
 from geventio._client import Client
-from geventio._handshake import CloseReason, Handshake
+from geventio._handshake import Handshake
 from geventio._headers import check_path, check_query, checked_headers
-from geventio._mailbox import HeadersOption, Message, Options
+from geventio._options import HeadersOption, Message, Options
 from geventio._packet import Packet
 from geventio._proxy import parse_proxy
+from geventio._reason import CloseReason
 from geventio._url import Endpoint, parse_url
 from geventio.exceptions import EngineIOError
 

@@ -20,11 +20,12 @@ from geventio._connection import (
     State,
     Upgrade,
 )
-from geventio._handshake import CloseReason
 from geventio._headers import checked_headers
-from geventio._mailbox import CLOSED, Message, Options
+from geventio._mailbox import CLOSED
+from geventio._options import Message
 from geventio._packet import Packet, PacketId
 from geventio._proxy import redact
+from geventio._reason import CloseReason
 from geventio._session import Session
 from geventio._transports.polling import PollingTransport
 from geventio._transports.websocket import WebSocketTransport
@@ -36,7 +37,7 @@ from geventio.exceptions import (
     ProtocolError,
 )
 
-__all__ = ["Client", "Options"]
+__all__ = ["Client"]
 
 logger = logging.getLogger("geventio")
 monotonic = time.monotonic

@@ -34,9 +34,11 @@ from geventio._connection import (
     State,
 )
 from geventio._cookies import CookieJar
-from geventio._handshake import CloseReason, Handshake
-from geventio._mailbox import Dispatcher, Mailbox, Options
+from geventio._handshake import Handshake
+from geventio._mailbox import Dispatcher, Mailbox
+from geventio._options import Options
 from geventio._proxy import Proxy, select_proxy
+from geventio._reason import CloseReason
 from geventio._transports.polling import PollingTransport
 from geventio._transports.websocket import WebSocketTransport
 from geventio._url import Endpoint, parse_url

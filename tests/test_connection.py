@@ -21,9 +21,10 @@ from geventio._connection import (
     State,
     Upgrade,
 )
-from geventio._handshake import CloseReason, Handshake
+from geventio._handshake import Handshake
 from geventio._packet import Packet, PacketId, decode_binary, decode_text
 from geventio._payload import decode_payload
+from geventio._reason import CloseReason
 
 FAST = settings(database=None, max_examples=150, deadline=None)
 SEPARATOR_B = b"\x1e"

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from geventio import ProtocolError
 from geventio._connection import Closed, Connection, Event, MessageReceived, Opened, State
-from geventio._handshake import CloseReason
 from geventio._packet import Packet, PacketId
 from geventio._payload import SEPARATOR, decode_payload_prefix, encode_payload
+from geventio._reason import CloseReason
 
 FUZZ = settings(database=None, max_examples=300, deadline=None)
 

@@ -22,7 +22,7 @@ from helpers import free_port
 
 import geventio
 from geventio import ConnectError, EngineIOError
-from geventio._mailbox import Options
+from geventio._options import Options
 
 MARKER = "s3cret"
 USER_PASSWORD = "url-pa55/w@rd:s3cret"
