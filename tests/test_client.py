@@ -211,7 +211,7 @@ def test_messages_received_before_close_are_drained(server: ServerHandle, mode: 
     client = build(geventio.ClientBuilder(server.url), mode)
     _park_a_poll(client)
     client.send("cmd:push:5")
-    wait_until(lambda: client._inbox.qsize() >= 5)
+    wait_until(lambda: client._session._inbox.qsize() >= 5)
     client.send("cmd:close")
     assert client.wait(5) is _expected_server_close(server, mode)
     assert list(client) == [f"push {i}" for i in range(5)]
@@ -221,7 +221,7 @@ def test_iteration_and_backpressure_with_a_small_inbox(server: ServerHandle, mod
     with build(geventio.ClientBuilder(server.url).inbox_size(2), mode) as client:
         client.send("cmd:push:50")
         gevent.sleep(0.2)
-        assert client._inbox.qsize() <= 2  # the reader waits for the consumer
+        assert client._session._inbox.qsize() <= 2  # the reader waits for the consumer
         received = []
         for message in client:
             received.append(message)

@@ -94,7 +94,7 @@ def test_a_session_with_secrets_shows_none(bound: Bound, secrets: Secrets, upgra
         builder = geventio.ClientBuilder(with_user(server.url)).headers(HEADERS).timeout(5)
         with bound(2.0):
             client = builder.build() if upgrade else builder.build_polling()
-            secrets.see(client, client._opts)
+            secrets.see(client, client._session.options)
             server.wait_for(lambda: any("sid=" in r.target for r in server.requests))
             client.disconnect()
         secrets.see(client)
