@@ -23,7 +23,7 @@ from geventio._transports.websocket import WebSocketTransport
 from geventio._url import Endpoint, parse_url
 from geventio.exceptions import ConnectError, ProtocolError
 
-__all__ = ["Dialer", "check_open", "closed_during_upgrade", "probe"]
+__all__ = ["Dialer", "check_open", "closed_during_upgrade", "first_frame", "probe"]
 
 monotonic = time.monotonic
 
@@ -75,7 +75,13 @@ class Dialer:
         self.headers = checked_headers(headers() if callable(headers) else headers)
 
     def polling(self) -> PollingTransport:
-        """A polling transport (it connects on its first request); blocks on nothing."""
+        """A polling transport for a new session (it connects on its first request).
+
+        Takes the headers for this connect (see :meth:`resolve_headers`); blocks on nothing.
+
+        :raises ValueError: as :meth:`resolve_headers`.
+        """
+        self.resolve_headers()
         o = self.options
         return PollingTransport(
             self.endpoint,
@@ -90,10 +96,14 @@ class Dialer:
     def websocket(self, sid: str | None) -> WebSocketTransport:
         """Open a WebSocket (for a new session, or the upgrade of ``sid``).
 
-        Blocks the calling greenlet through the TCP, TLS and WebSocket handshakes.
+        Blocks the calling greenlet through the TCP, TLS and WebSocket handshakes. For a new
+        session, it takes the headers for this connect first (see :meth:`resolve_headers`).
 
         :raises ConnectError: (or ``ConnectTimeout``) when it cannot be opened.
+        :raises ValueError: as :meth:`resolve_headers`.
         """
+        if sid is None:
+            self.resolve_headers()
         o = self.options
         return WebSocketTransport.connect(
             self.endpoint,
@@ -107,14 +117,29 @@ class Dialer:
         )
 
 
-def check_open(conn: Connection, events: list[Event]) -> None:
-    """Check that the first packet opened the session.
+def check_open(conn: Connection, events: list[Event]) -> list[Event]:
+    """Check that the first packet opened the session; returns ``events``.
 
     :raises EngineIOError: the error that closed it, else :class:`ProtocolError`.
     """
     if conn.state is not State.OPEN:
         error = next((e.error for e in events if isinstance(e, Closed)), None)
         raise error or ProtocolError("the server did not open the session")
+    return events
+
+
+def first_frame(ws: WebSocketTransport, conn: Connection, timeout: float) -> list[Event]:
+    """Read the open packet of a WebSocket-only session into ``conn``; its events.
+
+    Blocks the calling greenlet, at most ``timeout``.
+
+    :raises ConnectError: the server closed the WebSocket first (``ConnectTimeout`` past
+        ``timeout``).
+    """
+    first = ws.recv(timeout, connecting=True)
+    if first is None:
+        raise ConnectError("the server closed the WebSocket before the open packet")
+    return conn.receive_frame(first, time.monotonic())
 
 
 def probe(

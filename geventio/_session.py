@@ -36,13 +36,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, Literal
 
 import gevent
 import gevent.event
 import gevent.lock
 
+from geventio import _pumps as pumps
 from geventio._connection import (
     Closed,
     Connection,
@@ -53,8 +54,9 @@ from geventio._connection import (
     State,
 )
 from geventio._handshake import Handshake
+from geventio._heartbeat import HeartbeatWatch
 from geventio._mailbox import CLOSED, Dispatcher, Mailbox
-from geventio._opening import Dialer, check_open, closed_during_upgrade, probe
+from geventio._opening import Dialer, check_open, closed_during_upgrade, first_frame, probe
 from geventio._options import Message, Options
 from geventio._packet import Packet
 from geventio._reason import CloseReason
@@ -73,11 +75,6 @@ __all__ = ["Session"]
 
 logger = logging.getLogger("geventio")
 monotonic = time.monotonic
-#: the WebSocket read loop yields to the hub after this many frames, or this many bytes of them
-_YIELD_FRAMES = 256
-_YIELD_BYTES = 65536
-#: the polling read loop yields between the batches of one answer once it held the hub this long
-_YIELD_SECONDS = 0.005
 
 
 class Session:
@@ -95,9 +92,12 @@ class Session:
         self._probe: WebSocketTransport | None = None  # the upgrade's WebSocket while it probes
         self._reader: gevent.Greenlet[Any, Any] | None = None
         self._writer: gevent.Greenlet[Any, Any] | None = None
-        self._closer: gevent.Greenlet[Any, Any] | None = None
         self._dispatcher: Dispatcher | None = None
-        self._heartbeat: Any = None  # the hub timer watching the heartbeat deadline
+        self._heartbeat = HeartbeatWatch(
+            lambda: self._conn.next_deadline,
+            lambda due: gevent.spawn(self._guarded, due),
+            self._check_heartbeat,
+        )
         self._send_lock = gevent.lock.Semaphore()  # held by whoever writes to a transport
         self._wake = gevent.event.Event()
         self._room = gevent.event.Event()  # set when the writer took from the outbox
@@ -148,15 +148,14 @@ class Session:
         :raises ValueError: for a header from the headers callable that breaks the rule.
         """
         try:
-            self._dial.resolve_headers()
             self._polling = self._dial.polling()
             batches = self._conn.feed_payload(self._polling.handshake(), monotonic())
-            events = next(batches, [])
-            check_open(self._conn, events)
+            events = check_open(self._conn, next(batches, []))
             upgrading = upgrade == "require" or (upgrade == "try" and self._conn.can_upgrade())
             self._start()
             self._handle(events)
-            self._deliver(batches)  # the rest of a long handshake body, before any poll
+            # the rest of a long handshake body, before any poll
+            pumps.deliver(self._conn, batches, self._handle)
             if self._closed is not None:  # the body's end closed it: as if at its start
                 raise self._closed.error or ProtocolError(
                     f"the server closed the session in its handshake ({self.close_reason})"
@@ -188,13 +187,8 @@ class Session:
         """
         self._conn = Connection("websocket", max_packets=self.options.max_packets_per_post)
         try:
-            self._dial.resolve_headers()
             self._ws = self._dial.websocket(None)
-            first = self._ws.recv(self.options.timeout, connecting=True)
-            if first is None:
-                raise ConnectError("the server closed the WebSocket before the open packet")
-            events = self._conn.receive_frame(first, monotonic())
-            check_open(self._conn, events)
+            events = check_open(self._conn, first_frame(self._ws, self._conn, self.options.timeout))
             self._start()
             self._spawn_reader()
             self._handle(events)
@@ -349,30 +343,10 @@ class Session:
         if any(callback is not None for callback in callbacks):
             self._dispatcher = Dispatcher(o.inbox_size)
         self._writer = gevent.spawn(self._guarded, self._write_loop)
-        self._arm_heartbeat()
-
-    def _arm_heartbeat(self) -> None:
-        """Watch the heartbeat deadline with a hub timer, not a greenlet.
-
-        It fires even while the reader and the writer are both blocked in I/O (a stalled server
-        holding a GET and a POST): a ping timeout is then detected on time, not when some I/O
-        timeout runs out. It fires once per ping interval and re-arms while PINGs arrive.
-        """
-        deadline = self._conn.next_deadline
-        if deadline is None or self._closed is not None:
-            return
-        self._heartbeat = gevent.get_hub().loop.timer(max(0.0, deadline - monotonic()))
-        self._heartbeat.start(self._heartbeat_due)
-
-    def _heartbeat_due(self) -> None:
-        """Runs in the hub, so it must not block: the close runs in the closer greenlet."""
-        deadline = self._conn.next_deadline
-        if deadline is not None and deadline <= monotonic() and self._closed is None:
-            self._closer = gevent.spawn(self._guarded, self._check_heartbeat)
-        else:
-            self._arm_heartbeat()
+        self._heartbeat.arm()
 
     def _check_heartbeat(self) -> None:
+        """The closer's job: a ping timeout closes the session (see :mod:`geventio._heartbeat`)."""
         self._handle(self._conn.tick(monotonic()))
 
     def _spawn_reader(self) -> None:
@@ -395,68 +369,14 @@ class Session:
             self._close(CloseReason.TRANSPORT_ERROR, TransportError(f"internal error: {exc!r}"))
 
     def _poll_loop(self) -> None:
-        """Long-poll until the session closes or polling pauses for the upgrade."""
-        conn, polling, sid = self._conn, self._polling, self.handshake.sid
-        assert polling is not None
-        read_timeout = self.handshake.ping_interval + self.handshake.ping_timeout
-        read_timeout += self.options.timeout
-        while conn.should_poll():
-            conn.poll_started()
-            try:
-                body = polling.get(sid, read_timeout)
-            except EngineIOError as exc:
-                conn.poll_finished()
-                self._lost(exc)
-                return
-            self._deliver(conn.feed_payload(body, monotonic()))
-            conn.poll_finished()
-
-    def _deliver(self, batches: Iterator[list[Event]]) -> None:
-        """Handle a poll answer's events a batch at a time (see ``Connection.feed_payload``).
-
-        Between batches it yields to the hub once the answer held it for ``_YIELD_SECONDS``: a
-        poll answer of millions of tiny packets must neither stall the other greenlets nor
-        become one huge list. A usual answer is one batch, handled without a yield.
-        """
-        since = monotonic()
-        for events in batches:
-            self._handle(events)
-            if monotonic() - since >= _YIELD_SECONDS and self._conn.state is not State.CLOSED:
-                self._yield()
-                since = monotonic()
+        h = self.handshake
+        read_timeout = h.ping_interval + h.ping_timeout + self.options.timeout
+        assert self._polling is not None
+        pumps.poll(self._conn, self._polling, read_timeout, self._handle, self._lost)
 
     def _ws_loop(self) -> None:
-        """Read frames until the session closes.
-
-        While the socket has data, ``recv`` returns without a switch to the hub, and control
-        frames (PING, PONG, NOOP) meet no backpressure: the loop yields to the hub every
-        :data:`_YIELD_FRAMES` frames or :data:`_YIELD_BYTES` of them, so a flood neither freezes
-        the other greenlets nor keeps the heartbeat deadline from being checked.
-        """
-        conn, ws = self._conn, self._ws
-        assert ws is not None
-        frames = size = 0
-        while conn.state is not State.CLOSED:
-            try:
-                frame = ws.recv()
-            except EngineIOError as exc:
-                self._lost(exc)
-                return
-            if frame is None:
-                self._handle(conn.connection_lost(None))
-                return
-            self._handle(conn.receive_frame(frame, monotonic()))
-            frames += 1
-            size += len(frame)
-            if frames >= _YIELD_FRAMES or size >= _YIELD_BYTES:
-                frames = size = 0
-                self._yield()
-
-    def _yield(self) -> None:
-        """Let the rest of the hub run (timers and I/O too, which ``sleep(0)`` would not), then
-        check the heartbeat: a flood may have outrun the deadline before its timer could fire."""
-        gevent.idle()
-        self._handle(self._conn.tick(monotonic()))
+        assert self._ws is not None
+        pumps.read_websocket(self._conn, self._ws, self._handle, self._lost)
 
     def _lost(self, error: EngineIOError) -> None:
         """I/O failed: past the heartbeat deadline that is a ping timeout, else a lost transport."""
@@ -469,45 +389,17 @@ class Session:
             self._wake.clear()
             try:
                 with self._send_lock:
-                    self._flush()
+                    pumps.flush(conn, self._polling, self._ws, self._room.set)
             except EngineIOError as exc:
                 self._lost(exc)
                 return
             if conn.state is State.CLOSING and conn.flushed:
                 return
 
-    def _flush(self) -> None:
-        """Send the outbox on the active transport; the caller holds the send lock."""
-        conn = self._conn
-        if conn.transport == "polling":
-            assert self._polling is not None
-            sid = self.handshake.sid
-            while (body := conn.next_post()) is not None:
-                self._room.set()
-                try:
-                    self._polling.post(sid, body)
-                finally:
-                    conn.post_finished()
-        else:
-            assert self._ws is not None
-            frames = conn.next_frames()
-            if frames or self._ws.backlogged:
-                self._room.set()
-                self._ws.send(frames)
-
     def _output(self) -> None:
-        """Send what the session queued: on an open WebSocket, at once from this greenlet when
-        that needs no wait (a PONG then costs no switch to the writer); else the writer does."""
-        ws, conn = self._ws, self._conn
-        on_ws = conn.transport == "websocket" and conn.state is State.OPEN
-        if on_ws and ws is not None and ws.idle:
-            # only when idle: frames taken here leave the outbox, which the send buffer counts,
-            # so at most one batch may wait in the transport's backlog
-            frames = conn.next_frames()
-            self._room.set()
-            if ws.try_send(frames):
-                return
-        self._wake.set()
+        """Send what the session queued: at once when that needs no wait, else by the writer."""
+        if not pumps.send_now(self._conn, self._ws, self._room.set):
+            self._wake.set()
 
     # -- events -----------------------------------------------------------------------------
 
@@ -559,10 +451,9 @@ class Session:
             self._dispatcher.close()
         self._inbox.close()
         self._room.set()  # wakes blocked senders: they raise ConnectionClosed
-        if self._heartbeat is not None:
-            self._heartbeat.close()
+        self._heartbeat.stop(self.options.timeout)
         current = gevent.getcurrent()
-        for greenlet in (self._reader, self._writer, self._closer):
+        for greenlet in (self._reader, self._writer):
             if greenlet is not None and greenlet is not current:
                 greenlet.kill(block=True, timeout=self.options.timeout)
         # gracefully (WebSocket close handshake and drain) only for a disconnect
