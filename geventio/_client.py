@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from geventio._handshake import Handshake
 from geventio._options import Message
 from geventio._packet import Packet, PacketId
-from geventio._proxy import redact
 from geventio._reason import CloseReason
+from geventio._redact import redact
 from geventio._session import Session
 from geventio.exceptions import ConnectionClosed
 

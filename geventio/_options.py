@@ -10,8 +10,8 @@ from typing import Any
 from geventio._handshake import Handshake
 from geventio._packet import Packet
 from geventio._payload import MAX_PACKETS
-from geventio._proxy import redact, redact_headers
 from geventio._reason import CloseReason
+from geventio._redact import redact, redact_headers
 from geventio.exceptions import EngineIOError
 
 __all__ = ["HeadersOption", "Message", "Options"]
