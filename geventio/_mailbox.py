@@ -70,10 +70,6 @@ class Mailbox:
         self._slots.release()
         return item
 
-    def qsize(self) -> int:
-        """How many items wait (the close marker included)."""
-        return len(self._items)
-
 
 logger = logging.getLogger("geventio")
 
