@@ -16,7 +16,7 @@ is closed is one fact, ``_closed`` (the :class:`Closed` event that ended it, ``N
 set first, never unset. ``_done`` is set when the teardown has finished; the events ``_wake``
 (the writer's) and ``_room`` (blocked senders') are wake-up signals, set by the close too.
 
-A session owns at most four greenlets, all stopped by the close (joined, then killed):
+A session owns at most four greenlets; the close stops them all:
 
 * the **reader**: the long-poll GET loop, or the WebSocket read loop after the upgrade;
 * the **writer**: sends what the session queues (one POST at a time, or coalesced frames) under
@@ -25,11 +25,19 @@ A session owns at most four greenlets, all stopped by the close (joined, then ki
 * the **closer**, only on a ping timeout: the hub timer watching the heartbeat deadline cannot
   block, so it spawns this greenlet to close the session.
 
+The reader, the writer and the closer are killed, each waited for up to ``timeout`` (but the one
+running the close); a disconnect first joins the writer so that what was queued goes out. The
+dispatcher is closed: it runs the calls queued before (``on_error``, ``on_close``), then ends.
+
 The upgrade runs in the greenlet that asked for it (``build()`` or :meth:`Session.upgrade`),
 alone: it probes a WebSocket while polling carries on; on ``3probe`` polling pauses, so the
 reader's GET ends and the reader returns; the upgrade joins it, takes the send lock (a POST in
 flight ends first), switches the core to WebSocket, sends UPGRADE and the outbox, closes polling
 and starts the WebSocket reader.
+
+The steps live next door, one job per module: :mod:`geventio._opening` dials the transports and
+runs the probe, :mod:`geventio._pumps` holds the read loops and the writer's flush, and
+:mod:`geventio._heartbeat` the deadline timer and its closer.
 """
 
 from __future__ import annotations
@@ -253,9 +261,7 @@ class Session:
             self._reader.join(timeout)
         locked = self._send_lock.acquire(timeout=max(0.0, limit - monotonic()))
         try:
-            if self._closed is not None:
-                raise closed_during_upgrade(self.close_reason)
-            if locked and conn.paused:
+            if self._closed is None and locked and conn.paused:
                 frames = conn.finish_upgrade()
                 self._room.set()
                 ws.send(frames)
@@ -269,6 +275,8 @@ class Session:
         finally:
             if locked:
                 self._send_lock.release()
+        if self._closed is not None:  # checked with no switch before the reader starts
+            raise closed_during_upgrade(self.close_reason)
         if conn.transport != "websocket":
             error = ConnectTimeout("polling did not pause in time for the upgrade")
             self._handle(conn.connection_lost(error))

@@ -1,4 +1,5 @@
-"""Request URLs: the base URL and path, ``EIO=4``, transport, sid and the cache-buster."""
+"""Request URLs: the base URL and path, ``EIO=4``, transport, sid and the cache-buster; the
+bracketing of an IPv6 host (:func:`bracket`), used wherever a host goes into a URL."""
 
 from __future__ import annotations
 
