@@ -1,68 +1,27 @@
-"""Client plumbing with no protocol in it: the options, a bounded mailbox, the dispatcher."""
+"""A bounded mailbox (``receive()``'s inbox) and the dispatcher that runs callbacks in order.
+
+No protocol in it: what goes in is messages or callback calls.
+"""
 
 from __future__ import annotations
 
 import logging
-import ssl
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable
 from typing import Any
 
 import gevent
 import gevent.event
 import gevent.lock
 
-from geventio._handshake import CloseReason, Handshake
-from geventio._packet import Packet
-from geventio._proxy import redact, redact_headers
-from geventio.exceptions import EngineIOError, Timeout
+from geventio.exceptions import Timeout
 
 monotonic = time.monotonic
 
-__all__ = ["CLOSED", "Dispatcher", "HeadersOption", "Mailbox", "Message", "Options"]
+__all__ = ["CLOSED", "Dispatcher", "Mailbox"]
 
-Message = str | bytes
-HeadersOption = Mapping[str, str] | Callable[[], Mapping[str, str]]
 #: What :meth:`Mailbox.get` returns once the mailbox is closed and drained.
 CLOSED: Any = object()
-
-
-@dataclass
-class Options:
-    """Everything a builder collects; one :class:`Client` is made from it per ``build*``."""
-
-    url: str
-    path: str | None = None
-    query: dict[str, str] = field(default_factory=dict)
-    headers: HeadersOption = field(default_factory=dict)
-    tls_config: ssl.SSLContext | None = None
-    timeout: float = 10.0
-    max_message_size: int = 16 * 1024 * 1024
-    inbox_size: int = 1024
-    send_buffer: int = 1024 * 1024
-    max_packets_per_post: int = 16
-    proxy: str | None = None
-    proxy_from_env: bool = True
-    no_proxy: str | None = None
-    on_open: Callable[[Handshake], Any] | None = None
-    on_data: Callable[[Message], Any] | None = None
-    on_packet: Callable[[Packet], Any] | None = None
-    on_error: Callable[[EngineIOError], Any] | None = None
-    on_close: Callable[[CloseReason], Any] | None = None
-    on_upgrade: Callable[[str], Any] | None = None
-
-    def __repr__(self) -> str:
-        """Every field, but credentials in the URLs and secret header values as ``***``."""
-        shown = []
-        for item in fields(self):
-            value = getattr(self, item.name)
-            if item.name in ("url", "proxy") and value is not None:
-                value = redact(value)
-            elif item.name == "headers" and not callable(value):
-                value = redact_headers(value)
-            shown.append(f"{item.name}={value!r}")
-        return f"Options({', '.join(shown)})"
 
 
 class Mailbox:
@@ -110,10 +69,6 @@ class Mailbox:
             return item[0]
         self._slots.release()
         return item
-
-    def qsize(self) -> int:
-        """How many items wait (the close marker included)."""
-        return len(self._items)
 
 
 logger = logging.getLogger("geventio")
