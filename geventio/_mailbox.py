@@ -74,16 +74,22 @@ class Mailbox:
 logger = logging.getLogger("geventio")
 
 
+#: A dispatcher with no callback to run for this long ends its greenlet, so that thousands of
+#: idle clients hold none; the next call starts a new one.
+IDLE_EXIT = 1.0
+
+
 class Dispatcher:
     """Runs callbacks in order, in one greenlet of its own, so that none blocks the reader.
 
-    A callback that raises is logged and the next one runs. ``call`` blocks the caller (the
+    The greenlet starts with the first call and ends after :data:`IDLE_EXIT` seconds without
+    one. A callback that raises is logged and the next one runs. ``call`` blocks the caller (the
     reader) while ``size`` calls wait: that is the backpressure of slow callbacks.
     """
 
     def __init__(self, size: int) -> None:
         self._calls = Mailbox(size)
-        self._greenlet: gevent.Greenlet[Any, Any] = gevent.spawn(self._run)
+        self._greenlet: gevent.Greenlet[Any, Any] | None = None
 
     def call(self, callback: Callable[[Any], Any], arg: Any, *, final: bool = False) -> None:
         """Queue ``callback(arg)``; ``final`` calls (on_error, on_close) never block."""
@@ -91,6 +97,8 @@ class Dispatcher:
             self._calls.put_final((callback, arg))
         else:
             self._calls.put((callback, arg))
+        if self._greenlet is None:
+            self._greenlet = gevent.spawn(self._run)
 
     def close(self) -> None:
         """Stop once every queued call has run."""
@@ -98,17 +106,24 @@ class Dispatcher:
 
     def running_here(self) -> bool:
         """``True`` when called from inside a callback."""
-        return gevent.getcurrent() is self._greenlet
+        return self._greenlet is not None and gevent.getcurrent() is self._greenlet
 
     def join(self, timeout: float) -> None:
-        self._greenlet.join(timeout)
+        """Wait (at most ``timeout``) until the calls queued before :meth:`close` have run."""
+        if self._greenlet is not None:
+            self._greenlet.join(timeout)
 
     def kill(self) -> None:
-        self._greenlet.kill()
+        if self._greenlet is not None:
+            self._greenlet.kill()
 
     def _run(self) -> None:
         while True:
-            item = self._calls.get()
+            try:
+                item = self._calls.get(IDLE_EXIT)
+            except Timeout:  # idle: the next call starts a new greenlet
+                self._greenlet = None
+                return
             if item is CLOSED:
                 return
             callback, arg = item
