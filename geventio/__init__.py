@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from geventio._builder import ClientBuilder, connect
     from geventio._client import Client
-    from geventio._handshake import CloseReason, Handshake
+    from geventio._handshake import Handshake
     from geventio._packet import Packet, PacketId
+    from geventio._reason import CloseReason
     from geventio.exceptions import (
         ConnectError,
         ConnectionClosed,
@@ -54,7 +55,7 @@ _HOMES = {
     "Client": "geventio._client",
     "ClientBuilder": "geventio._builder",
     "connect": "geventio._builder",
-    "CloseReason": "geventio._handshake",
+    "CloseReason": "geventio._reason",
     "Handshake": "geventio._handshake",
     "Packet": "geventio._packet",
     "PacketId": "geventio._packet",

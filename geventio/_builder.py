@@ -8,11 +8,13 @@ from dataclasses import replace
 from typing import Any
 
 from geventio._client import Client
-from geventio._handshake import CloseReason, Handshake
+from geventio._handshake import Handshake
 from geventio._headers import check_path, check_query, checked_headers
-from geventio._mailbox import HeadersOption, Message, Options
+from geventio._options import HeadersOption, Message, Options
 from geventio._packet import Packet
 from geventio._proxy import parse_proxy
+from geventio._reason import CloseReason
+from geventio._session import Session
 from geventio._url import Endpoint, parse_url
 from geventio.exceptions import EngineIOError
 
@@ -178,33 +180,33 @@ class ClientBuilder:
         :raises ValueError: a header returned by the headers callable breaks the rule of
             :meth:`headers` (before anything is sent); so do all the ``build*`` methods.
         """
-        client = Client(self._options)
-        client._open_polling("try")
-        return client
+        session = Session(self._options)
+        session.open_polling("try")
+        return Client(session)
 
     def build_polling(self) -> Client:
         """Polling only; never upgrades. Raises as :meth:`build`."""
-        client = Client(self._options)
-        client._open_polling("no")
-        return client
+        session = Session(self._options)
+        session.open_polling("no")
+        return Client(session)
 
     def build_websocket(self) -> Client:
         """WebSocket from the first request, no polling at all.
 
         :raises ConnectError: also where the server does not allow WebSocket.
         """
-        client = Client(self._options)
-        client._open_websocket()
-        return client
+        session = Session(self._options)
+        session.open_websocket()
+        return Client(session)
 
     def build_websocket_with_upgrade(self) -> Client:
         """Polling handshake, then upgrade.
 
         :raises ConnectError: also where the server offers no upgrade or the upgrade fails.
         """
-        client = Client(self._options)
-        client._open_polling("require")
-        return client
+        session = Session(self._options)
+        session.open_polling("require")
+        return Client(session)
 
     def build_with_fallback(self) -> Client:
         """Try :meth:`build`, then :meth:`build_websocket`, then :meth:`build_polling`.

@@ -44,7 +44,8 @@ from geventio._cli_common import (
     positive,
     positive_int,
 )
-from geventio._proxy import redact
+from geventio._redact import redact
+from geventio._stats import percentile
 
 __all__ = ["Stats", "add_parser", "percentile", "summary"]
 
@@ -118,13 +119,6 @@ class Stats:
         if not isinstance(exc, geventio.EngineIOError):  # not the library's: name it
             when = f"{when}: {type(exc).__name__}"
         self.errors[f"{when}: {describe(exc)}"] += 1
-
-
-def percentile(ordered: Any, q: float) -> float:
-    """The nearest-rank ``q`` percentile (0 < q <= 1) of a sorted sequence; nan when empty."""
-    if not ordered:
-        return math.nan
-    return float(ordered[max(0, math.ceil(q * len(ordered)) - 1)])
 
 
 def run(args: argparse.Namespace) -> int:

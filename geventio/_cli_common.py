@@ -13,7 +13,7 @@ from typing import NoReturn, TypeVar
 
 import geventio
 from geventio._builder import BUILDS
-from geventio._proxy import redact
+from geventio._redact import redact
 
 __all__ = [
     "FAILURE",

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final, Literal
 
-from geventio._handshake import CloseReason, Handshake, parse_handshake
+from geventio._handshake import Handshake, parse_handshake
 from geventio._packet import Packet, PacketId, decode_binary, decode_text, encode_ws
 from geventio._payload import MAX_PACKETS, SEPARATOR, encode_payload, iter_payload, take_batch
+from geventio._reason import CloseReason
 from geventio.exceptions import ConnectionClosed, EngineIOError, ProtocolError
 
 __all__ = [

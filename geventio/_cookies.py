@@ -29,13 +29,13 @@ import ipaddress
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from geventio._url import Endpoint
 
-__all__ = ["CookieJar", "request_headers"]
+__all__ = ["CookieJar"]
 
 logger = logging.getLogger("geventio")
 
@@ -295,20 +295,3 @@ def _path_match(request_path: str, path: str) -> bool:
     if not request_path.startswith(path):
         return False
     return len(request_path) == len(path) or path.endswith("/") or request_path[len(path)] == "/"
-
-
-def request_headers(
-    headers: Mapping[str, str], cookies: CookieJar, endpoint: Endpoint
-) -> dict[str, str]:
-    """The user's headers plus the jar's cookies for ``endpoint`` (after any ``Cookie`` the
-    user set); never blocks, never raises.
-
-    The user's headers were checked once, when given (:func:`geventio._headers.checked_headers`),
-    and the jar holds only values safe to send: nothing is checked again per request.
-    """
-    out = dict(headers)
-    jar = cookies.header(endpoint)
-    if jar:
-        key = next((k for k in out if k.lower() == "cookie"), "Cookie")
-        out[key] = f"{out[key]}; {jar}" if out.get(key) else jar
-    return out

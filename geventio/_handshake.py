@@ -1,28 +1,17 @@
-"""The open packet's handshake and the close reasons (sans-IO values)."""
+"""The open packet's handshake: its fields, their bounds, and its parsing (sans-IO)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 from geventio.exceptions import ProtocolError
 
-__all__ = ["CloseReason", "Handshake", "parse_handshake"]
+__all__ = ["Handshake", "parse_handshake"]
 
 #: maxPayload when a server does not announce one (the reference servers' default).
 DEFAULT_MAX_PAYLOAD = 1_000_000
-
-
-class CloseReason(str, Enum):
-    """Why a client closed; passed to ``on_close`` and returned by ``Client.wait()``."""
-
-    CLIENT_DISCONNECT = "client disconnect"
-    SERVER_DISCONNECT = "server disconnect"
-    PING_TIMEOUT = "ping timeout"
-    TRANSPORT_CLOSE = "transport close"
-    TRANSPORT_ERROR = "transport error"
 
 
 @dataclass(frozen=True, slots=True)

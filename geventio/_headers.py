@@ -12,7 +12,8 @@ h11's rule (RFC 7230), which the WebSocket handshake enforces anyway:
   (``0x21``-``0x7E``): percent-encode anything else;
 - query keys and values are percent-encoded as UTF-8, so any text goes except a lone surrogate.
 
-Nothing here blocks.
+:func:`request_headers` merges, per request, the user's checked headers with the cookie jar's
+``Cookie``. Nothing here blocks.
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-__all__ = ["check_header", "check_path", "check_query", "checked_headers"]
+from geventio._cookies import CookieJar
+from geventio._url import Endpoint
+
+__all__ = ["check_header", "check_path", "check_query", "checked_headers", "request_headers"]
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _VCHAR = r"[\x21-\x7e\x80-\xff]"
@@ -96,3 +100,20 @@ def check_query(items: Iterable[tuple[str, str]]) -> None:
                     f"invalid query parameter {key!r}: {text!r} is not valid text "
                     "(a lone surrogate UTF-8 cannot encode)"
                 ) from None
+
+
+def request_headers(
+    headers: Mapping[str, str], cookies: CookieJar, endpoint: Endpoint
+) -> dict[str, str]:
+    """The user's headers plus the jar's cookies for ``endpoint`` (after any ``Cookie`` the
+    user set); never blocks, never raises.
+
+    The user's headers were checked once, when given (:func:`geventio._headers.checked_headers`),
+    and the jar holds only values safe to send: nothing is checked again per request.
+    """
+    out = dict(headers)
+    jar = cookies.header(endpoint)
+    if jar:
+        key = next((k for k in out if k.lower() == "cookie"), "Cookie")
+        out[key] = f"{out[key]}; {jar}" if out.get(key) else jar
+    return out

@@ -1,68 +1,27 @@
-"""Client plumbing with no protocol in it: the options, a bounded mailbox, the dispatcher."""
+"""A bounded mailbox (``receive()``'s inbox) and the dispatcher that runs callbacks in order.
+
+No protocol in it: what goes in is messages or callback calls.
+"""
 
 from __future__ import annotations
 
 import logging
-import ssl
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable
 from typing import Any
 
 import gevent
 import gevent.event
 import gevent.lock
 
-from geventio._handshake import CloseReason, Handshake
-from geventio._packet import Packet
-from geventio._proxy import redact, redact_headers
-from geventio.exceptions import EngineIOError, Timeout
+from geventio.exceptions import Timeout
 
 monotonic = time.monotonic
 
-__all__ = ["CLOSED", "Dispatcher", "HeadersOption", "Mailbox", "Message", "Options"]
+__all__ = ["CLOSED", "Dispatcher", "Mailbox"]
 
-Message = str | bytes
-HeadersOption = Mapping[str, str] | Callable[[], Mapping[str, str]]
 #: What :meth:`Mailbox.get` returns once the mailbox is closed and drained.
 CLOSED: Any = object()
-
-
-@dataclass
-class Options:
-    """Everything a builder collects; one :class:`Client` is made from it per ``build*``."""
-
-    url: str
-    path: str | None = None
-    query: dict[str, str] = field(default_factory=dict)
-    headers: HeadersOption = field(default_factory=dict)
-    tls_config: ssl.SSLContext | None = None
-    timeout: float = 10.0
-    max_message_size: int = 16 * 1024 * 1024
-    inbox_size: int = 1024
-    send_buffer: int = 1024 * 1024
-    max_packets_per_post: int = 16
-    proxy: str | None = None
-    proxy_from_env: bool = True
-    no_proxy: str | None = None
-    on_open: Callable[[Handshake], Any] | None = None
-    on_data: Callable[[Message], Any] | None = None
-    on_packet: Callable[[Packet], Any] | None = None
-    on_error: Callable[[EngineIOError], Any] | None = None
-    on_close: Callable[[CloseReason], Any] | None = None
-    on_upgrade: Callable[[str], Any] | None = None
-
-    def __repr__(self) -> str:
-        """Every field, but credentials in the URLs and secret header values as ``***``."""
-        shown = []
-        for item in fields(self):
-            value = getattr(self, item.name)
-            if item.name in ("url", "proxy") and value is not None:
-                value = redact(value)
-            elif item.name == "headers" and not callable(value):
-                value = redact_headers(value)
-            shown.append(f"{item.name}={value!r}")
-        return f"Options({', '.join(shown)})"
 
 
 class Mailbox:
@@ -111,24 +70,26 @@ class Mailbox:
         self._slots.release()
         return item
 
-    def qsize(self) -> int:
-        """How many items wait (the close marker included)."""
-        return len(self._items)
-
 
 logger = logging.getLogger("geventio")
+
+
+#: A dispatcher with no callback to run for this long ends its greenlet, so that thousands of
+#: idle clients hold none; the next call starts a new one.
+IDLE_EXIT = 1.0
 
 
 class Dispatcher:
     """Runs callbacks in order, in one greenlet of its own, so that none blocks the reader.
 
-    A callback that raises is logged and the next one runs. ``call`` blocks the caller (the
+    The greenlet starts with the first call and ends after :data:`IDLE_EXIT` seconds without
+    one. A callback that raises is logged and the next one runs. ``call`` blocks the caller (the
     reader) while ``size`` calls wait: that is the backpressure of slow callbacks.
     """
 
     def __init__(self, size: int) -> None:
         self._calls = Mailbox(size)
-        self._greenlet: gevent.Greenlet[Any, Any] = gevent.spawn(self._run)
+        self._greenlet: gevent.Greenlet[Any, Any] | None = None
 
     def call(self, callback: Callable[[Any], Any], arg: Any, *, final: bool = False) -> None:
         """Queue ``callback(arg)``; ``final`` calls (on_error, on_close) never block."""
@@ -136,6 +97,8 @@ class Dispatcher:
             self._calls.put_final((callback, arg))
         else:
             self._calls.put((callback, arg))
+        if self._greenlet is None:
+            self._greenlet = gevent.spawn(self._run)
 
     def close(self) -> None:
         """Stop once every queued call has run."""
@@ -143,17 +106,24 @@ class Dispatcher:
 
     def running_here(self) -> bool:
         """``True`` when called from inside a callback."""
-        return gevent.getcurrent() is self._greenlet
+        return self._greenlet is not None and gevent.getcurrent() is self._greenlet
 
     def join(self, timeout: float) -> None:
-        self._greenlet.join(timeout)
+        """Wait (at most ``timeout``) until the calls queued before :meth:`close` have run."""
+        if self._greenlet is not None:
+            self._greenlet.join(timeout)
 
     def kill(self) -> None:
-        self._greenlet.kill()
+        if self._greenlet is not None:
+            self._greenlet.kill()
 
     def _run(self) -> None:
         while True:
-            item = self._calls.get()
+            try:
+                item = self._calls.get(IDLE_EXIT)
+            except Timeout:  # idle: the next call starts a new greenlet
+                self._greenlet = None
+                return
             if item is CLOSED:
                 return
             callback, arg = item

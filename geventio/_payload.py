@@ -15,8 +15,6 @@ from geventio.exceptions import ProtocolError
 
 __all__ = [
     "SEPARATOR",
-    "decode_payload",
-    "decode_payload_prefix",
     "encode_payload",
     "encoded_size",
     "iter_payload",
@@ -37,32 +35,6 @@ _WINDOW: Final = 4096  # characters of a payload split at once
 def encode_payload(packets: Iterable[Packet]) -> bytes:
     """Encode packets as one polling payload (UTF-8 bytes)."""
     return SEPARATOR.join([encode_text(p) for p in packets]).encode("utf-8")
-
-
-def decode_payload(body: bytes | str) -> list[Packet]:
-    """Decode a polling payload into its packets.
-
-    :raises ProtocolError: for invalid UTF-8, an empty payload or any invalid packet in it.
-    """
-    packets, error = decode_payload_prefix(body)
-    if error is not None:
-        raise error
-    return packets
-
-
-def decode_payload_prefix(body: bytes | str) -> tuple[list[Packet], ProtocolError | None]:
-    """Decode a polling payload up to its first fault.
-
-    Returns the valid packets before the first invalid one (or before the packet holding the
-    first invalid UTF-8 byte), and the :class:`ProtocolError` for that fault, or ``None``.
-    Never raises: what the server sent before it broke the protocol is still delivered.
-    """
-    packets: list[Packet] = []
-    try:
-        packets.extend(iter_payload(body))
-    except ProtocolError as exc:
-        return packets, exc
-    return packets, None
 
 
 def iter_payload(body: bytes | str, max_control: int = MAX_CONTROL_PACKETS) -> Iterator[Packet]:

@@ -28,14 +28,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
+from geventio._redact import redact
+from geventio._url import bracket
+
 __all__ = [
-    "SECRET_HEADERS",
     "Proxy",
     "TunnelReply",
     "parse_proxy",
     "proxy_environment",
-    "redact",
-    "redact_headers",
     "select_proxy",
 ]
 
@@ -54,8 +54,7 @@ class Proxy:
     @property
     def display(self) -> str:
         """``http://host:port``, without credentials (for messages and logs)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"http://{bracket(self.host)}:{self.port}"
 
     def headers(self) -> dict[str, str]:
         """The headers every request to the proxy carries."""
@@ -63,7 +62,7 @@ class Proxy:
 
     def connect_request(self, host: str, port: int) -> bytes:
         """The ``CONNECT`` request that opens a tunnel to ``host:port``."""
-        authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        authority = f"{bracket(host)}:{port}"
         lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}"]
         lines += [f"{name}: {value}" for name, value in self.headers().items()]
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
@@ -96,30 +95,6 @@ def parse_proxy(url: str) -> Proxy:
         credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
         authorization = "Basic " + base64.b64encode(credentials.encode()).decode("ascii")
     return Proxy(parts.hostname, port, authorization)
-
-
-def redact(url: str) -> str:
-    """``url`` for a message, repr or log line: its credentials, if any, replaced by ``***``.
-
-    Everything from the scheme up to the last ``@`` goes, so a password stays hidden even where
-    it holds ``/``, ``?``, ``#``, ``@`` or ``:`` unencoded (an ``@`` in a path or query hides a
-    little more than needed, never less).
-    """
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        scheme, rest = "", url
-    if "@" in rest:
-        rest = "***@" + rest.rpartition("@")[2]
-    return f"{scheme}{sep}{rest}"
-
-
-#: Request headers whose values are secrets: never shown in a message, repr or log line.
-SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
-
-
-def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """``headers`` for a message or repr: the values of :data:`SECRET_HEADERS` as ``***``."""
-    return {k: "***" if k.lower() in SECRET_HEADERS else v for k, v in headers.items()}
 
 
 def select_proxy(

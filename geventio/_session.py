@@ -1,29 +1,57 @@
-"""The running half of a client: its greenlets, the heartbeat timer, events and the close.
+"""One client session from its opening to its close: the owner of the whole lifecycle.
 
-:class:`Session` drives the sans-IO :class:`Connection` over the transports once the session is
-open. A session owns at most three greenlets, all stopped on close:
+:class:`Session` drives the sans-IO :class:`~geventio._connection.Connection` over the transports.
+:class:`geventio.Client` is a facade over one ``Session``; the builder makes the session, opens it,
+then wraps it. The lifecycle, each arrow one method of this class::
+
+    NEW --open_polling() / open_websocket()--------------------------> OPEN
+    NEW --the open fails (any exception, KeyboardInterrupt too)--------> CLOSED  (no callback)
+    OPEN on polling --upgrade()-------------------------------------> OPEN on WebSocket
+    OPEN on polling --upgrade() whose probe fails--------------------> OPEN on polling
+    OPEN --disconnect(): flush, CLOSE, then _close()-----------------> CLOSED
+    OPEN --server CLOSE, ping timeout, lost transport, internal bug--> CLOSED
+
+Every arrow into CLOSED ends in :meth:`Session._close`, the one teardown. Whether the session
+is closed is one fact, ``_closed`` (the :class:`Closed` event that ended it, ``None`` before):
+set first, never unset. ``_done`` is set when the teardown has finished; the events ``_wake``
+(the writer's) and ``_room`` (blocked senders') are wake-up signals, set by the close too.
+
+A session owns at most four greenlets; the close stops them all:
 
 * the **reader**: the long-poll GET loop, or the WebSocket read loop after the upgrade;
-* the **writer**: sends what the session queues (one POST at a time, or coalesced frames); a
-  PONG goes first and never waits for user code;
-* the **dispatcher**, only when a callback is registered: runs callbacks in order.
+* the **writer**: sends what the session queues (one POST at a time, or coalesced frames) under
+  the send lock; a PONG goes first and never waits for user code;
+* the **dispatcher**, only when a callback is registered: runs callbacks in order;
+* the **closer**, only on a ping timeout: the hub timer watching the heartbeat deadline cannot
+  block, so it spawns this greenlet to close the session.
 
-The heartbeat deadline is watched by a hub timer (no greenlet); a ping timeout closes the session
-from a short-lived greenlet spawned only then. :class:`geventio.Client` adds the public API and
-the opening (handshake and upgrade) on top.
+The reader, the writer and the closer are killed, each waited for up to ``timeout`` (but the one
+running the close); a disconnect first joins the writer so that what was queued goes out. The
+dispatcher is closed: it runs the calls queued before (``on_error``, ``on_close``), then ends.
+
+The upgrade runs in the greenlet that asked for it (``build()`` or :meth:`Session.upgrade`),
+alone: it probes a WebSocket while polling carries on; on ``3probe`` polling pauses, so the
+reader's GET ends and the reader returns; the upgrade joins it, takes the send lock (a POST in
+flight ends first), switches the core to WebSocket, sends UPGRADE and the outbox, closes polling
+and starts the WebSocket reader.
+
+The steps live next door, one job per module: :mod:`geventio._opening` dials the transports and
+runs the probe, :mod:`geventio._pumps` holds the read loops and the writer's flush, and
+:mod:`geventio._heartbeat` the deadline timer and its closer.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Literal
 
 import gevent
 import gevent.event
+import gevent.lock
 
+from geventio import _pumps as pumps
 from geventio._connection import (
     Closed,
     Connection,
@@ -33,70 +61,59 @@ from geventio._connection import (
     PacketReceived,
     State,
 )
-from geventio._cookies import CookieJar
-from geventio._handshake import CloseReason, Handshake
-from geventio._mailbox import Dispatcher, Mailbox, Options
-from geventio._proxy import Proxy, select_proxy
+from geventio._handshake import Handshake
+from geventio._heartbeat import HeartbeatWatch
+from geventio._mailbox import CLOSED, Dispatcher, Mailbox
+from geventio._opening import Dialer, check_open, closed_during_upgrade, first_frame, probe
+from geventio._options import Message, Options
+from geventio._packet import Packet
+from geventio._reason import CloseReason
 from geventio._transports.polling import PollingTransport
 from geventio._transports.websocket import WebSocketTransport
-from geventio._url import Endpoint, parse_url
-from geventio.exceptions import ConnectError, EngineIOError, TransportError
+from geventio.exceptions import (
+    ConnectError,
+    ConnectionClosed,
+    ConnectTimeout,
+    EngineIOError,
+    ProtocolError,
+    TransportError,
+)
 
 __all__ = ["Session"]
 
 logger = logging.getLogger("geventio")
 monotonic = time.monotonic
-#: the WebSocket read loop yields to the hub after this many frames, or this many bytes of them
-_YIELD_FRAMES = 256
-_YIELD_BYTES = 65536
-#: the polling read loop yields between the batches of one answer once it held the hub this long
-_YIELD_SECONDS = 0.005
-
-
-def _proxy_for(endpoint: Endpoint, options: Options) -> Proxy | None:
-    """The proxy for this session's server: the builder's, else the environment's.
-
-    :raises ConnectError: for a proxy URL in the environment that is not an http:// proxy.
-    """
-    try:
-        return select_proxy(
-            endpoint.host,
-            endpoint.port,
-            endpoint.secure,
-            configured=options.proxy,
-            from_env=options.proxy_from_env,
-            no_proxy=options.no_proxy,
-            environ=os.environ,
-        )
-    except ValueError as exc:
-        raise ConnectError(f"proxy from the environment: {exc}") from None
 
 
 class Session:
-    """The state and the background work of one client session (see the module docstring)."""
+    """The state and the background work of one client session (see the module docstring).
+
+    :raises ConnectError: for a bad proxy in the environment.
+    """
 
     def __init__(self, options: Options) -> None:
-        self._opts = options
-        self._endpoint = parse_url(options.url, options.path, options.query)
-        self._cookies = CookieJar()
-        self._proxy = _proxy_for(self._endpoint, options)
-        self._headers: dict[str, str] = {}
+        self.options = options
+        self._dial = Dialer.create(options)
         self._conn = Connection(max_packets=options.max_packets_per_post)
         self._polling: PollingTransport | None = None
         self._ws: WebSocketTransport | None = None
-        self._probe: WebSocketTransport | None = None  # the upgrade's WebSocket until it is done
+        self._probe: WebSocketTransport | None = None  # the upgrade's WebSocket while it probes
         self._reader: gevent.Greenlet[Any, Any] | None = None
         self._writer: gevent.Greenlet[Any, Any] | None = None
         self._dispatcher: Dispatcher | None = None
+        self._heartbeat = HeartbeatWatch(
+            lambda: self._conn.next_deadline,
+            lambda due: gevent.spawn(self._guarded, due),
+            self._check_heartbeat,
+        )
+        self._send_lock = gevent.lock.Semaphore()  # held by whoever writes to a transport
         self._wake = gevent.event.Event()
         self._room = gevent.event.Event()  # set when the writer took from the outbox
-        self._heartbeat: Any = None  # the hub timer watching the heartbeat deadline
-        self._upgraded = gevent.event.Event()
-        self._done = gevent.event.Event()
         self._inbox = Mailbox(options.inbox_size)
-        self._reason: CloseReason | None = None
-        self._error: EngineIOError | None = None  # what closed the session, if an error
-        self._finished = False
+        self._closed: Closed | None = None  # THE fact: how the session ended, once it did
+        self._done = gevent.event.Event()  # the teardown has finished
+
+    # -- facts ------------------------------------------------------------------------------
 
     @property
     def handshake(self) -> Handshake:
@@ -105,44 +122,240 @@ class Session:
         return self._conn.handshake
 
     @property
-    def sid(self) -> str:
-        """The session id."""
-        return self.handshake.sid
+    def sid(self) -> str | None:
+        """The session id, ``None`` before the open packet."""
+        return self._conn.handshake.sid if self._conn.handshake else None
+
+    @property
+    def transport(self) -> str:
+        return self._conn.transport
+
+    @property
+    def connected(self) -> bool:
+        return self._closed is None and self._conn.state is State.OPEN
+
+    @property
+    def close_reason(self) -> CloseReason | None:
+        return None if self._closed is None else self._closed.reason
+
+    @property
+    def state(self) -> str:
+        """``connected``, or the close reason, or the core's state (for a repr)."""
+        return "connected" if self.connected else (self.close_reason or self._conn.state.value)
+
+    # -- opening (NEW -> OPEN) --------------------------------------------------------------
+
+    def open_polling(self, upgrade: Literal["no", "try", "require"]) -> None:
+        """Handshake over polling, start the greenlets, then upgrade as asked; closes on error.
+
+        Blocks the calling greenlet until open (and the upgrade completed or failed).
+
+        :raises ConnectError: (or ``ConnectTimeout``) for any failure to connect, or to upgrade
+            when ``upgrade="require"``.
+        :raises ProtocolError: for an invalid handshake.
+        :raises ValueError: for a header from the headers callable that breaks the rule.
+        """
+        try:
+            self._polling = self._dial.polling()
+            batches = self._conn.feed_payload(self._polling.handshake(), monotonic())
+            events = check_open(self._conn, next(batches, []))
+            upgrading = upgrade == "require" or (upgrade == "try" and self._conn.can_upgrade())
+            self._start()
+            self._handle(events)
+            # the rest of a long handshake body, before any poll
+            pumps.deliver(self._conn, batches, self._handle)
+            if self._closed is not None:  # the body's end closed it: as if at its start
+                raise self._closed.error or ProtocolError(
+                    f"the server closed the session in its handshake ({self.close_reason})"
+                )
+            # Probe before the first long-poll, as python-engineio's client does: a GET in
+            # flight would hold the upgrade until the server ends it (up to 100 ms on node).
+            # The server keeps what it sends meanwhile and flushes it on the new transport.
+            if upgrading:
+                try:
+                    self.upgrade()
+                except ConnectError as exc:
+                    if upgrade == "require" or self._closed is not None:
+                        raise
+                    logger.info("staying on polling: %s", exc)
+            if self._reader is None:
+                self._spawn_reader()
+        except BaseException:
+            self._abort()
+            raise
+
+    def open_websocket(self) -> None:
+        """Open the session directly over WebSocket; closes on error.
+
+        Blocks the calling greenlet until the open packet came.
+
+        :raises ConnectError: (or ``ConnectTimeout``) when the WebSocket cannot be opened.
+        :raises ProtocolError: for an invalid open packet.
+        :raises ValueError: for a header from the headers callable that breaks the rule.
+        """
+        self._conn = Connection("websocket", max_packets=self.options.max_packets_per_post)
+        try:
+            self._ws = self._dial.websocket(None)
+            events = check_open(self._conn, first_frame(self._ws, self._conn, self.options.timeout))
+            self._start()
+            self._spawn_reader()
+            self._handle(events)
+        except BaseException:
+            self._abort()
+            raise
+
+    def _abort(self) -> None:
+        """End a session whose opening failed.
+
+        One that opened is closed as by :meth:`disconnect` (the server is told, and ``on_close``
+        fires after ``on_open``); before that, it closes with no callback (none is registered
+        with a dispatcher yet).
+        """
+        if self._writer is not None:
+            self.disconnect()
+        else:
+            self._close(CloseReason.TRANSPORT_ERROR)
+
+    # -- the upgrade (OPEN on polling -> OPEN on WebSocket) ----------------------------------
+
+    def upgrade(self) -> None:
+        """Upgrade an open polling session to WebSocket (see the module docstring).
+
+        Blocks the calling greenlet until done (each step bounded by the builder's ``timeout``).
+
+        :raises ConnectError: the server offers no upgrade, or the probe failed (the session then
+            stays on polling), or the session closed meanwhile.
+        """
+        conn = self._conn
+        if not conn.can_upgrade():
+            offered = conn.handshake is not None and "websocket" in conn.handshake.upgrades
+            raise ConnectError("cannot upgrade now" if offered else "the server offers no upgrade")
+        try:
+            frame = conn.start_probe()
+            try:
+                ws = self._probe = self._dial.websocket(self.sid)  # a close now aborts it
+                try:
+                    probe(ws, frame, conn, self.options.timeout, lambda: self.close_reason)
+                finally:
+                    self._probe = None
+            except BaseException:
+                conn.probe_failed()
+                raise
+            self._switch(ws)
+        except ConnectError:
+            raise
+        except EngineIOError as exc:
+            raise ConnectError(f"upgrade to WebSocket failed: {exc}") from exc
+
+    def _switch(self, ws: WebSocketTransport) -> None:
+        """Polling is pausing: once quiet, move the session onto ``ws``.
+
+        :raises ConnectError: the session closed meanwhile; ``ConnectTimeout`` when polling did
+            not pause within ``timeout`` (python-engineio keeps answering NOOP to polls once the
+            probe succeeded, so the session cannot go back to polling: it is closed).
+        """
+        conn, timeout = self._conn, self.options.timeout
+        self._ws = ws  # from here on, closing the session closes it too
+        limit = monotonic() + timeout
+        if self._reader is not None:  # it returns once its GET ends
+            self._reader.join(timeout)
+        locked = self._send_lock.acquire(timeout=max(0.0, limit - monotonic()))
+        try:
+            if self._closed is None and locked and conn.paused:
+                frames = conn.finish_upgrade()
+                self._room.set()
+                ws.send(frames)
+                assert self._polling is not None
+                self._polling.close()
+                self._polling = None
+        except EngineIOError as exc:
+            if self._closed is None:
+                self._lost(exc)
+            raise closed_during_upgrade(self.close_reason) from exc
+        finally:
+            if locked:
+                self._send_lock.release()
+        if self._closed is not None:  # checked with no switch before the reader starts
+            raise closed_during_upgrade(self.close_reason)
+        if conn.transport != "websocket":
+            error = ConnectTimeout("polling did not pause in time for the upgrade")
+            self._handle(conn.connection_lost(error))
+            raise error
+        self._spawn_reader()
+        self._wake.set()  # a disconnect during the pause waits for the writer to see it
+        logger.debug("upgraded to WebSocket, sid %s", self.sid)
+        if self.options.on_upgrade is not None:
+            self._call(self.options.on_upgrade, "websocket")
+
+    # -- the user's calls -------------------------------------------------------------------
+
+    def emit(self, packet: Packet) -> None:
+        """Queue a packet; blocks while the send buffer is full (see ``Client.emit``).
+
+        :raises ConnectionClosed: once the session is closed or closing, also while blocked.
+        """
+        self._check_open()
+        conn = self._conn
+        conn.send(packet)
+        self._wake.set()
+        while conn.queued_bytes > self.options.send_buffer:
+            self._check_open()
+            self._room.clear()
+            self._room.wait()
+
+    def _check_open(self) -> None:
+        if self._closed is not None:
+            raise ConnectionClosed(self._closed.reason)
+
+    def receive(self, timeout: float | None) -> Message:
+        """The next received message; blocks the calling greenlet only.
+
+        :raises ConnectionClosed: once the session is closed and every message was taken.
+        :raises Timeout: when ``timeout`` seconds pass first.
+        """
+        item = self._inbox.get(timeout)
+        if item is CLOSED:
+            raise ConnectionClosed(self.close_reason or CloseReason.CLIENT_DISCONNECT)
+        return item  # type: ignore[no-any-return]
+
+    def wait(self, timeout: float | None) -> CloseReason | None:
+        """Block until the teardown finished; the :class:`CloseReason`, or ``None`` on timeout."""
+        self._done.wait(timeout)
+        return self.close_reason
+
+    def disconnect(self) -> None:
+        """Flush, send CLOSE, then :meth:`_close`; idempotent, never raises.
+
+        Blocks the calling greenlet (each step bounded by ``timeout``) until ``on_close`` ran,
+        unless called from a callback.
+        """
+        current = gevent.getcurrent()
+        if self._closed is None:
+            self._conn.close()
+            self._wake.set()
+            writer = self._writer
+            if writer is not None and writer is not current and not self._conn.flushed:
+                writer.join(self.options.timeout)
+            self._close(CloseReason.CLIENT_DISCONNECT)
+        if self._dispatcher is not None and not self._dispatcher.running_here():
+            self._dispatcher.join(self.options.timeout)
 
     # -- greenlets --------------------------------------------------------------------------
 
-    def _start(self, *, reader: bool = True) -> None:
-        o = self._opts
+    def _start(self) -> None:
+        """Start the writer, the dispatcher (if any callback) and the heartbeat timer."""
+        o = self.options
         # "is not None", never truthiness: a callable object may well be falsy (a recorder with
         # __len__ == 0) and is still registered
         callbacks = (o.on_open, o.on_data, o.on_packet, o.on_error, o.on_close, o.on_upgrade)
         if any(callback is not None for callback in callbacks):
             self._dispatcher = Dispatcher(o.inbox_size)
         self._writer = gevent.spawn(self._guarded, self._write_loop)
-        if reader:
-            self._spawn_reader()
-        self._arm_heartbeat()
+        self._heartbeat.arm()
 
-    def _arm_heartbeat(self) -> None:
-        """Watch the heartbeat deadline with a hub timer, not a greenlet.
-
-        It fires even while the reader and the writer are both blocked in I/O (a stalled server
-        holding a GET and a POST): a ping timeout is then detected on time, not when some I/O
-        timeout runs out. It fires once per ping interval and re-arms while PINGs arrive.
-        """
-        deadline = self._conn.next_deadline
-        if deadline is None or self._finished:
-            return
-        self._heartbeat = gevent.get_hub().loop.timer(max(0.0, deadline - monotonic()))
-        self._heartbeat.start(self._heartbeat_due)
-
-    def _heartbeat_due(self) -> None:
-        """Runs in the hub, so it must not block: the close itself runs in a greenlet."""
-        deadline = self._conn.next_deadline
-        if deadline is not None and deadline <= monotonic() and not self._finished:
-            gevent.spawn(self._guarded, lambda: self._handle(self._conn.tick(monotonic())))
-        else:
-            self._arm_heartbeat()
+    def _check_heartbeat(self) -> None:
+        """The closer's job: a ping timeout closes the session (see :mod:`geventio._heartbeat`)."""
+        self._handle(self._conn.tick(monotonic()))
 
     def _spawn_reader(self) -> None:
         """Start the read loop of the active transport (the previous one has ended)."""
@@ -161,72 +374,17 @@ class Session:
             pass
         except Exception as exc:
             logger.exception("geventio internal error")
-            self._finish(CloseReason.TRANSPORT_ERROR, TransportError(f"internal error: {exc!r}"))
+            self._close(CloseReason.TRANSPORT_ERROR, TransportError(f"internal error: {exc!r}"))
 
     def _poll_loop(self) -> None:
-        conn, polling = self._conn, self._polling
-        assert polling is not None
-        read_timeout = self.handshake.ping_interval + self.handshake.ping_timeout
-        read_timeout += self._opts.timeout
-        while conn.should_poll():
-            conn.poll_started()
-            try:
-                body = polling.get(self.sid, read_timeout)
-            except EngineIOError as exc:
-                conn.poll_finished()
-                self._lost(exc)
-                return
-            self._deliver(conn.feed_payload(body, monotonic()))
-            conn.poll_finished()
-        if conn.paused:
-            self._wake.set()
-
-    def _deliver(self, batches: Iterator[list[Event]]) -> None:
-        """Handle a poll answer's events a batch at a time (see ``Connection.feed_payload``).
-
-        Between batches it yields to the hub once the answer held it for ``_YIELD_SECONDS``: a
-        poll answer of millions of tiny packets must neither stall the other greenlets nor
-        become one huge list. A usual answer is one batch, handled without a yield.
-        """
-        since = monotonic()
-        for events in batches:
-            self._handle(events)
-            if monotonic() - since >= _YIELD_SECONDS and self._conn.state is not State.CLOSED:
-                self._yield()
-                since = monotonic()
+        h = self.handshake
+        read_timeout = h.ping_interval + h.ping_timeout + self.options.timeout
+        assert self._polling is not None
+        pumps.poll(self._conn, self._polling, read_timeout, self._handle, self._lost)
 
     def _ws_loop(self) -> None:
-        """Read frames until the session closes.
-
-        While the socket has data, ``recv`` returns without a switch to the hub, and control
-        frames (PING, PONG, NOOP) meet no backpressure: the loop yields to the hub every
-        :data:`_YIELD_FRAMES` frames or :data:`_YIELD_BYTES` of them, so a flood neither freezes
-        the other greenlets nor keeps the heartbeat deadline from being checked.
-        """
-        conn, ws = self._conn, self._ws
-        assert ws is not None
-        frames = size = 0
-        while conn.state is not State.CLOSED:
-            try:
-                frame = ws.recv()
-            except EngineIOError as exc:
-                self._lost(exc)
-                return
-            if frame is None:
-                self._handle(conn.connection_lost(None))
-                return
-            self._handle(conn.receive_frame(frame, monotonic()))
-            frames += 1
-            size += len(frame)
-            if frames >= _YIELD_FRAMES or size >= _YIELD_BYTES:
-                frames = size = 0
-                self._yield()
-
-    def _yield(self) -> None:
-        """Let the rest of the hub run (timers and I/O too, which ``sleep(0)`` would not), then
-        check the heartbeat: a flood may have outrun the deadline before its timer could fire."""
-        gevent.idle()
-        self._handle(self._conn.tick(monotonic()))
+        assert self._ws is not None
+        pumps.read_websocket(self._conn, self._ws, self._handle, self._lost)
 
     def _lost(self, error: EngineIOError) -> None:
         """I/O failed: past the heartbeat deadline that is a ping timeout, else a lost transport."""
@@ -238,59 +396,18 @@ class Session:
             self._wake.wait()
             self._wake.clear()
             try:
-                self._flush()
+                with self._send_lock:
+                    pumps.flush(conn, self._polling, self._ws, self._room.set)
             except EngineIOError as exc:
                 self._lost(exc)
                 return
             if conn.state is State.CLOSING and conn.flushed:
                 return
 
-    def _flush(self) -> None:
-        conn = self._conn
-        if conn.transport == "polling":
-            assert self._polling is not None
-            while (body := conn.next_post()) is not None:
-                self._room.set()
-                try:
-                    self._polling.post(self.sid, body)
-                finally:
-                    conn.post_finished()
-            if conn.paused:
-                self._finish_upgrade()
-        else:
-            assert self._ws is not None
-            frames = conn.next_frames()
-            if frames or self._ws.backlogged:
-                self._room.set()
-                self._ws.send(frames)
-
     def _output(self) -> None:
-        """Send what the session queued: on an open WebSocket, at once from this greenlet when
-        that needs no wait (a PONG then costs no switch to the writer); else the writer does."""
-        ws, conn = self._ws, self._conn
-        on_ws = conn.transport == "websocket" and conn.state is State.OPEN
-        if on_ws and ws is not None and ws.idle:
-            # only when idle: frames taken here leave the outbox, which the send buffer counts,
-            # so at most one batch may wait in the transport's backlog
-            frames = conn.next_frames()
-            self._room.set()
-            if ws.try_send(frames):
-                return
-        self._wake.set()
-
-    def _finish_upgrade(self) -> None:
-        assert self._ws is not None
-        assert self._polling is not None
-        frames = self._conn.finish_upgrade()
-        self._room.set()
-        self._ws.send(frames)
-        self._polling.close()
-        self._polling = None
-        self._spawn_reader()
-        self._upgraded.set()
-        logger.debug("upgraded to WebSocket, sid %s", self.sid)
-        if self._opts.on_upgrade is not None:
-            self._call(self._opts.on_upgrade, "websocket")
+        """Send what the session queued: at once when that needs no wait, else by the writer."""
+        if not pumps.send_now(self._conn, self._ws, self._room.set):
+            self._wake.set()
 
     # -- events -----------------------------------------------------------------------------
 
@@ -299,7 +416,7 @@ class Session:
             self._dispatcher.call(callback, arg, final=final)
 
     def _handle(self, events: list[Event]) -> None:
-        o = self._opts
+        o = self.options
         if self._conn.has_output:  # a PONG goes out before delivery can block on a full inbox
             self._output()
         for event in events:
@@ -315,48 +432,44 @@ class Session:
                 if o.on_open is not None:
                     self._call(o.on_open, event.handshake)
             elif isinstance(event, Closed):
-                self._finish(event.reason, event.error)
+                self._close(event.reason, event.error)
         if self._conn.has_output:
             self._output()
 
-    def _finish(self, reason: CloseReason, error: EngineIOError | None = None) -> None:
-        """Close once: callbacks queued, inbox closed, greenlets stopped, transports closed."""
-        if self._finished:
+    # -- the one teardown (-> CLOSED) -------------------------------------------------------
+
+    def _close(self, reason: CloseReason, error: EngineIOError | None = None) -> None:
+        """Close once: callbacks queued, inbox closed, greenlets stopped, transports closed.
+
+        Every way to CLOSED comes here; a second call returns at once. Blocks the calling
+        greenlet while the other greenlets stop (each bounded by ``timeout``).
+        """
+        if self._closed is not None:
             return
-        self._finished = True
-        self._reason = reason
-        self._error = error
+        self._closed = Closed(reason, error)
         self._conn.finish_close(reason)
         if error is not None:
             logger.info("closing after an error: %s", error)
-            if self._opts.on_error is not None:
-                self._call(self._opts.on_error, error, final=True)
-        sid = self._conn.handshake.sid if self._conn.handshake else None
-        logger.debug("closed (%s), sid %s", reason.value, sid)
-        if self._opts.on_close is not None:
-            self._call(self._opts.on_close, reason, final=True)
+            if self.options.on_error is not None:
+                self._call(self.options.on_error, error, final=True)
+        logger.debug("closed (%s), sid %s", reason.value, self.sid)
+        if self.options.on_close is not None:
+            self._call(self.options.on_close, reason, final=True)
         if self._dispatcher is not None:
             self._dispatcher.close()
         self._inbox.close()
-        self._upgraded.set()  # wakes an upgrade waiting in build()
         self._room.set()  # wakes blocked senders: they raise ConnectionClosed
-        if self._heartbeat is not None:
-            self._heartbeat.close()
-        self._stop_greenlets()
-        self._close_transports(graceful=reason is CloseReason.CLIENT_DISCONNECT)
-        self._done.set()
-
-    def _stop_greenlets(self) -> None:
+        self._heartbeat.stop(self.options.timeout)
         current = gevent.getcurrent()
         for greenlet in (self._reader, self._writer):
             if greenlet is not None and greenlet is not current:
-                greenlet.kill(block=True, timeout=self._opts.timeout)
-
-    def _close_transports(self, *, graceful: bool) -> None:
-        """Close both transports; gracefully (WebSocket close handshake and drain) or at once."""
+                greenlet.kill(block=True, timeout=self.options.timeout)
+        # gracefully (WebSocket close handshake and drain) only for a disconnect
         if self._polling is not None:
             self._polling.close()
         if self._ws is not None:
-            self._ws.close(min(1.0, self._opts.timeout) if graceful else 0)
+            graceful = reason is CloseReason.CLIENT_DISCONNECT
+            self._ws.close(min(1.0, self.options.timeout) if graceful else 0)
         if self._probe is not None:  # wakes the upgrade waiting for the probe's answer
             self._probe.close(0)
+        self._done.set()

@@ -1,4 +1,5 @@
-"""Request URLs: the base URL and path, ``EIO=4``, transport, sid and the cache-buster."""
+"""Request URLs: the base URL and path, ``EIO=4``, transport, sid and the cache-buster; the
+bracketing of an IPv6 host (:func:`bracket`), used wherever a host goes into a URL."""
 
 from __future__ import annotations
 
@@ -8,9 +9,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from geventio._proxy import redact
+from geventio._redact import redact
 
-__all__ = ["Endpoint", "normalize_path", "parse_url"]
+__all__ = ["Endpoint", "bracket", "normalize_path", "parse_url"]
+
+
+def bracket(host: str) -> str:
+    """``host`` as it goes into a URL or a ``host:port`` authority: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host else host
+
 
 _SCHEMES = {"http": False, "https": True, "ws": False, "wss": True}
 _DEFAULT_PATH = "/engine.io/"
@@ -45,7 +52,7 @@ class Endpoint:
     @property
     def host_header(self) -> str:
         default = 443 if self.secure else 80
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        host = bracket(self.host)
         return host if self.port == default else f"{host}:{self.port}"
 
     def target(self, transport: str, sid: str | None = None, *, cache_bust: bool = False) -> str:

@@ -6,10 +6,7 @@ timeout also derive from the builtin :class:`TimeoutError`, so ``except TimeoutE
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from geventio._handshake import CloseReason
+from geventio._reason import CloseReason
 
 __all__ = [
     "ConnectError",

@@ -10,16 +10,24 @@ import gevent
 import pytest
 
 
-def _client_greenlets() -> list[gevent.Greenlet[Any, Any]]:
-    """Live greenlets running geventio code (found by what they run, not by a registry)."""
+def live_greenlets(*modules: str) -> list[gevent.Greenlet[Any, Any]]:
+    """Live greenlets running a function from one of ``modules`` (by module name prefix).
+
+    Found by what they run (the greenlet's function, or a function among its arguments, as
+    ``spawn(self._guarded, loop)`` has), not by a registry of the library's.
+    """
     found = []
     for obj in gc.get_objects():
         if isinstance(obj, gevent.Greenlet) and not obj.dead:
-            run = getattr(obj, "_run", None)
-            targets = [run, *getattr(obj, "args", ())]
-            if any(getattr(t, "__module__", "").startswith("geventio") for t in targets):
+            targets = [getattr(obj, "_run", None), *getattr(obj, "args", ())]
+            if any(getattr(t, "__module__", "").startswith(modules) for t in targets):
                 found.append(obj)
     return found
+
+
+def _client_greenlets() -> list[gevent.Greenlet[Any, Any]]:
+    """Live greenlets running geventio code."""
+    return live_greenlets("geventio")
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,10 @@ from typing import IO, Any, Literal
 import gevent
 
 import geventio
+from geventio import ProtocolError
 from geventio._cookies import CookieJar
+from geventio._packet import Packet
+from geventio._payload import iter_payload
 from geventio._transports.websocket import WebSocketTransport
 from geventio._url import parse_url
 
@@ -148,3 +151,24 @@ def stop_process(process: subprocess.Popen[Any], timeout: float = 5.0) -> int:
             with suppress(OSError):  # a pipe still full of unread input
                 pipe.close()
     return process.returncode
+
+
+def decode_all(body: bytes | str) -> list[Packet]:
+    """A polling payload's packets, with the client's own decoder.
+
+    :raises ProtocolError: at the payload's first fault.
+    """
+    return list(iter_payload(body))
+
+
+def decode_prefix(body: bytes | str) -> tuple[list[Packet], ProtocolError | None]:
+    """A polling payload's packets up to its first fault, and that fault (``None`` if none).
+
+    The client's own decoder, :func:`geventio._payload.iter_payload`, read to its end.
+    """
+    packets: list[Packet] = []
+    try:
+        packets.extend(iter_payload(body))
+    except ProtocolError as exc:
+        return packets, exc
+    return packets, None

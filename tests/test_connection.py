@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable, Sequence
 
 import pytest
+from helpers import decode_all
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,9 +22,9 @@ from geventio._connection import (
     State,
     Upgrade,
 )
-from geventio._handshake import CloseReason, Handshake
+from geventio._handshake import Handshake
 from geventio._packet import Packet, PacketId, decode_binary, decode_text
-from geventio._payload import decode_payload
+from geventio._reason import CloseReason
 
 FAST = settings(database=None, max_examples=150, deadline=None)
 SEPARATOR_B = b"\x1e"
@@ -107,7 +108,7 @@ def drain_posts(conn: Connection) -> list[list[Packet]]:
     """Every POST body the connection produces now, decoded, one list per POST."""
     posts: list[list[Packet]] = []
     while (body := conn.next_post()) is not None:
-        posts.append(decode_payload(body))
+        posts.append(decode_all(body))
         conn.post_finished()
     return posts
 
@@ -637,7 +638,7 @@ def test_upgrade_packet_in_the_middle_of_a_payload() -> None:
 def test_noop_and_pong_are_tolerated(payload: bytes) -> None:
     conn = opened(0.0)
     events = conn.receive_payload(payload, 1.0)
-    assert events == [PacketReceived(p) for p in decode_payload(payload)]
+    assert events == [PacketReceived(p) for p in decode_all(payload)]
     assert state(conn) is State.OPEN
     assert has_output(conn) is False
 
@@ -658,13 +659,13 @@ def test_next_post_batches_at_most_sixteen_packets() -> None:
         conn.send(packet)
     first = conn.next_post()
     assert first is not None
-    assert decode_payload(first) == packets[:16]
+    assert decode_all(first) == packets[:16]
     assert conn.next_post() is None  # in flight
     assert conn.next_post() is None
     conn.post_finished()
     second = conn.next_post()
     assert second is not None
-    assert decode_payload(second) == packets[16:]
+    assert decode_all(second) == packets[16:]
     conn.post_finished()
     assert conn.next_post() is None
 
@@ -1077,7 +1078,7 @@ def test_interleaved_sends_and_posts_keep_every_packet_once_in_order(
                 assert body is None
             else:
                 assert body is not None
-                batch = decode_payload(body)
+                batch = decode_all(body)
                 assert 1 <= len(batch) <= max_packets
                 if len(batch) > 1:
                     assert len(body) <= max_payload

@@ -10,9 +10,9 @@ import logging
 
 import pytest
 
-from geventio._cookies import MAX_COOKIE_SIZE, MAX_COOKIES, CookieJar, request_headers
+from geventio._cookies import MAX_COOKIE_SIZE, MAX_COOKIES, CookieJar
 from geventio._cookies import parse_cookie_date as parse_date
-from geventio._headers import checked_headers
+from geventio._headers import checked_headers, request_headers
 from geventio._url import parse_url
 
 NOW = 1_800_000_000.0  # 2027-01-15

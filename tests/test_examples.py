@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import importlib.util
 import signal
 import subprocess
@@ -21,6 +20,7 @@ import gevent
 import gevent.monkey
 import gevent.socket
 import pytest
+from client_checks import live_greenlets
 from faultkit import open_sockets
 from helpers import LineReader, free_port, spawn_catching, stop_process, wait_until
 from wsproto import ConnectionType, WSConnection
@@ -60,17 +60,6 @@ def load_example(name: str, module_name: str | None = None) -> ModuleType:
     finally:
         sys.path.remove(str(EXAMPLES))
     return module
-
-
-def live_greenlets(*modules: str) -> list[gevent.Greenlet[Any, Any]]:
-    """Live greenlets running a function from one of ``modules`` (by name prefix)."""
-    found = []
-    for obj in gc.get_objects():
-        if isinstance(obj, gevent.Greenlet) and not obj.dead:
-            targets = [getattr(obj, "_run", None), *getattr(obj, "args", ())]
-            if any(getattr(t, "__module__", "").startswith(modules) for t in targets):
-                found.append(obj)
-    return found
 
 
 class Browser:

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geventio import ProtocolError
-from geventio._handshake import DEFAULT_MAX_PAYLOAD, CloseReason, Handshake, parse_handshake
+from geventio._handshake import DEFAULT_MAX_PAYLOAD, Handshake, parse_handshake
+from geventio._reason import CloseReason
 
 FAST = settings(database=None, max_examples=150, deadline=None)
 

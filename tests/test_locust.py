@@ -542,6 +542,9 @@ def test_processes_two_with_the_example(server: Server, tmp_path: Path) -> None:
             "--headless",
             "--processes",
             "2",
+            # not Locust's default master port 5557: another run on the machine may hold it
+            f"--master-bind-port={(port := free_port())}",
+            f"--master-port={port}",
             "-u",
             "10",
             "-r",

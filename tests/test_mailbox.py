@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import gevent
 import pytest
+from helpers import wait_until
 
-from geventio import Timeout
-from geventio._mailbox import CLOSED, Mailbox
+from geventio import Timeout, _mailbox
+from geventio._mailbox import CLOSED, Dispatcher, Mailbox
 
 
 def test_fifo_and_final_items() -> None:
@@ -17,7 +19,8 @@ def test_fifo_and_final_items() -> None:
     box.put_final("b")  # takes no slot
     box.put("c")
     assert [box.get(0.1), box.get(0.1), box.get(0.1)] == ["a", "b", "c"]
-    assert box.qsize() == 0
+    with pytest.raises(Timeout):  # nothing is left
+        box.get(0)
 
 
 def test_put_blocks_while_size_items_wait() -> None:
@@ -76,3 +79,37 @@ def test_waiting_getters_wake_on_close() -> None:
     box.close()
     gevent.joinall(getters, timeout=2)
     assert all(g.value is CLOSED for g in getters)
+
+
+def _greenlet_of(dispatcher: Dispatcher) -> Any:
+    """The dispatcher's greenlet, read anew (mypy keeps an attribute narrowed across calls)."""
+    return dispatcher._greenlet
+
+
+def test_dispatcher_holds_a_greenlet_only_while_it_has_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Thousands of idle clients with callbacks must not each keep a greenlet."""
+    monkeypatch.setattr(_mailbox, "IDLE_EXIT", 0.05)
+    dispatcher = Dispatcher(4)
+    assert _greenlet_of(dispatcher) is None
+    got: list[int] = []
+    dispatcher.call(got.append, 1)
+    first = _greenlet_of(dispatcher)
+    assert first is not None
+    wait_until(lambda: _greenlet_of(dispatcher) is None)
+    assert first.dead
+    assert got == [1]
+    dispatcher.call(got.append, 2)
+    dispatcher.call(got.append, 3, final=True)
+    dispatcher.close()
+    dispatcher.join(5)
+    assert got == [1, 2, 3]
+    assert _greenlet_of(dispatcher).dead
+
+
+def test_a_dispatcher_never_called_closes_at_once() -> None:
+    dispatcher = Dispatcher(4)
+    dispatcher.close()
+    dispatcher.join(0)
+    assert _greenlet_of(dispatcher) is None

@@ -7,7 +7,6 @@ GET in flight, one for the POST in flight.
 
 from __future__ import annotations
 
-import socket
 import ssl
 from collections.abc import Mapping
 from typing import Any, cast
@@ -15,18 +14,14 @@ from typing import Any, cast
 import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
-from geventio._cookies import CookieJar, request_headers
+from geventio._cookies import CookieJar
+from geventio._headers import request_headers
+from geventio._payload import SEPARATOR
 from geventio._proxy import Proxy
-from geventio._transports._net import (
-    CooperativeSSLContext,
-    deadline,
-    map_errors,
-    open_proxy_socket,
-    open_socket,
-    open_tunnel,
-)
+from geventio._transports._errors import deadline, dial_error, error_body, map_errors
+from geventio._transports._sockets import CooperativeSSLContext, open_socket
+from geventio._transports._tunnel import open_proxy_socket, open_tunnel
 from geventio._url import Endpoint
 from geventio.exceptions import ConnectError, TransportError
 
@@ -41,7 +36,7 @@ _ACCEPT_ENCODING = {"Accept-Encoding": "identity"}
 #: tunnel's, whose error names the proxy), which fire first when a step is what ran late.
 _GRACE = 0.05
 _CHUNK = 65536
-_SEPARATOR = b"\x1e"
+_SEPARATOR = SEPARATOR.encode("ascii")
 #: The whole of a poll answer may hold this much at least, whatever the message size limit.
 _MIN_BODY_LIMIT = 64 * 1024 * 1024
 
@@ -49,43 +44,42 @@ _MIN_BODY_LIMIT = 64 * 1024 * 1024
 class _CooperativeConnectionMixin:
     """Open the TCP connection with ``gevent.socket`` instead of the stdlib.
 
-    With a ``geventio_proxy``, the connection goes to the proxy: through a ``CONNECT`` tunnel
-    when ``geventio_tunnel`` is true (https), else for absolute-form requests (http).
+    urllib3 opens every connection through ``_new_conn``, the one private name of urllib3 that
+    geventio relies on (``tests/faults/test_fault_urllib3.py`` fails loudly should urllib3
+    change it). The address dialled is ``geventio_host`` (the endpoint's host, as geventio parsed
+    it), not urllib3's private copy of it. With a ``geventio_proxy``, the connection goes to the
+    proxy: through a ``CONNECT`` tunnel when ``geventio_tunnel`` is true (https), else for
+    absolute-form requests (http). An ``OSError`` becomes a ``DialError`` right here, which
+    urllib3 lets through untouched.
     """
 
-    host: str
     port: int
     timeout: Any
-    _dns_host: str
 
     def __init__(
         self,
         *args: Any,
+        geventio_host: str,
         geventio_proxy: Proxy | None = None,
         geventio_tunnel: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self._geventio_host = geventio_host
         self._geventio_proxy = geventio_proxy
         self._geventio_tunnel = geventio_tunnel
 
     def _new_conn(self) -> Any:
         timeout = self.timeout if isinstance(self.timeout, (int, float)) else None
-        proxy = self._geventio_proxy
+        proxy, host = self._geventio_proxy, self._geventio_host
         try:
             if proxy is None:
-                return open_socket(self._dns_host, self.port, timeout)
+                return open_socket(host, self.port, timeout)
             if self._geventio_tunnel:
-                return open_tunnel(proxy, self._dns_host, self.port, timeout)
+                return open_tunnel(proxy, host, self.port, timeout)
             return open_proxy_socket(proxy, timeout)
         except OSError as exc:
-            if isinstance(exc, TimeoutError):
-                raise ConnectTimeoutError(self, f"connect to {self.host} timed out") from exc
-            if isinstance(exc, socket.gaierror):
-                raise NameResolutionError(self.host, cast(Any, self), exc) from exc
-            if proxy is not None:
-                raise NewConnectionError(cast(Any, self), str(exc)) from exc
-            raise NewConnectionError(cast(Any, self), f"connect failed: {exc}") from exc
+            raise dial_error(exc, host, proxied=proxy is not None) from exc
 
 
 class _HTTPConnection(_CooperativeConnectionMixin, HTTPConnection):
@@ -115,10 +109,6 @@ def _announced_length(value: str | None) -> int | None:
         return None
     digits = digits.lstrip("0") or "0"
     return 10**18 if len(digits) > 18 else int(digits)
-
-
-def _body_text(data: bytes) -> str:
-    return data[:2000].decode("utf-8", "replace")
 
 
 class PollingTransport:
@@ -173,6 +163,7 @@ class PollingTransport:
                 # urllib3 checks the hostname itself unless told the context decides
                 assert_hostname=None if context.check_hostname else False,
                 retries=False,
+                geventio_host=endpoint.host,
                 geventio_proxy=proxy,
                 geventio_tunnel=True,
             )
@@ -183,6 +174,7 @@ class PollingTransport:
                 maxsize=2,
                 timeout=pool_timeout,
                 retries=False,
+                geventio_host=endpoint.host,
                 geventio_proxy=proxy,
             )
 
@@ -228,7 +220,7 @@ class PollingTransport:
                     response.close()
                 response.release_conn()
         if not 200 <= status < 300:
-            text = _body_text(data)
+            text = error_body(data)
             raise error(f"{what}: HTTP {status}: {text[:200]}", status=status, body=text)
         return data
 

@@ -30,16 +30,12 @@ from wsproto.events import (
 )
 from wsproto.utilities import LocalProtocolError
 
-from geventio._cookies import CookieJar, request_headers
+from geventio._cookies import CookieJar
+from geventio._headers import request_headers
 from geventio._proxy import Proxy
-from geventio._transports._net import (
-    deadline,
-    map_errors,
-    open_socket,
-    open_tunnel,
-    reraise,
-    wrap_tls,
-)
+from geventio._transports._errors import MAX_ERROR_BODY, deadline, error_body, map_errors, reraise
+from geventio._transports._sockets import open_socket, wrap_tls
+from geventio._transports._tunnel import open_tunnel
 from geventio._url import Endpoint
 from geventio.exceptions import ConnectError, ProtocolError, TransportError
 
@@ -146,11 +142,11 @@ class WebSocketTransport:
                 elif isinstance(event, RejectData):
                     body += event.data
                     finished = event.body_finished
-            if reject is not None and (finished or not data or len(body) > 2000):
+            if reject is not None and (finished or not data or len(body) > MAX_ERROR_BODY):
                 break
             if not data:
                 raise ConnectError(f"{what}: connection closed during the handshake")
-        text = body[:2000].decode("utf-8", "replace")
+        text = error_body(body)
         raise ConnectError(
             f"{what}: HTTP {reject.status_code}: {text[:200]}", status=reject.status_code, body=text
         )

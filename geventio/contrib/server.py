@@ -16,6 +16,8 @@ import socket
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from geventio._url import bracket
+
 __all__ = ["TRANSPORTS", "start_server", "url_of"]
 
 #: The transports the server can offer, in the order it offers them.
@@ -119,7 +121,4 @@ def url_of(server: Any) -> str:
     PORT is the port it got (also with ``port=0``). The URL has no path: the client adds the
     Engine.IO path, ``/engine.io/`` by default.
     """
-    host: str = server.server_host
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{server.server_port}"
+    return f"http://{bracket(server.server_host)}:{server.server_port}"

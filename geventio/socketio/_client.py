@@ -26,14 +26,14 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable
-from typing import Any, TypeVar, overload
+from typing import Any
 
 import gevent
 import gevent.event
 import gevent.lock
 
 from geventio import ClientBuilder, CloseReason, ConnectionClosed, EngineIOError
-from geventio.socketio._handlers import ClientNamespace, Handlers
+from geventio.socketio._handlers import HandlerRegistry
 from geventio.socketio._runner import Runner
 from geventio.socketio._session import Session, builder_options
 from geventio.socketio._state import Received
@@ -47,7 +47,6 @@ from geventio.socketio.exceptions import (
 __all__ = ["Client"]
 
 default_logger = logging.getLogger("geventio.socketio")
-F = TypeVar("F", bound=Callable[..., Any])
 _FINAL = (CloseReason.CLIENT_DISCONNECT, CloseReason.SERVER_DISCONNECT)
 
 
@@ -55,8 +54,10 @@ def _value(value: Any) -> Any:
     return value() if callable(value) else value
 
 
-class Client:
+class Client(HandlerRegistry):
     """A Socket.IO v5 client; python-socketio 5.x's ``socketio.Client``, cooperative with gevent.
+
+    Handlers are registered with :meth:`on`, :meth:`event` and :meth:`register_namespace`.
 
     Every method may be called from any greenlet, handlers included. Options beyond
     python-socketio's are the Engine.IO client's (``tls_config``, ``proxy``, ``max_message_size``
@@ -98,10 +99,8 @@ class Client:
             self.logger = default_logger
             if logger and self.logger.level == logging.NOTSET:
                 self.logger.setLevel(logging.INFO)
+        super().__init__()
         self._builder_options = builder_options(engineio_options)
-        self._handlers = Handlers()
-        self.handlers = self._handlers.handlers
-        self.namespace_handlers = self._handlers.namespace_handlers
         self.connected = False
         self.connection_url: Any = None
         self.connection_headers: Any = {}
@@ -118,55 +117,6 @@ class Client:
         self._down.set()
         self._up = gevent.event.Event()  # UP: connect() or a reconnection completed
         self._send_lock = gevent.lock.Semaphore()
-
-    # -- handlers -------------------------------------------------------------------------------
-
-    @overload
-    def on(
-        self, event: str, handler: None = None, namespace: str | None = None
-    ) -> Callable[[F], F]: ...
-
-    @overload
-    def on(self, event: str, handler: F, namespace: str | None = None) -> None: ...
-
-    def on(
-        self, event: str, handler: Callable[..., Any] | None = None, namespace: str | None = None
-    ) -> Any:
-        """Register ``handler`` for ``event`` in ``namespace`` (``'*'``: every event or
-        namespace without a handler of its own); without ``handler``, a decorator."""
-        if handler is None:
-
-            def set_handler(fn: Callable[..., Any]) -> Callable[..., Any]:
-                self._handlers.set(event, fn, namespace)
-                return fn
-
-            return set_handler
-        self._handlers.set(event, handler, namespace)
-        return None
-
-    @overload
-    def event(self, handler: F, /) -> F: ...
-
-    @overload
-    def event(self, *, namespace: str | None = None) -> Callable[[F], F]: ...
-
-    def event(self, *args: Any, **kwargs: Any) -> Any:
-        """Decorator: the function's name is the event (``@sio.event`` or
-        ``@sio.event(namespace='/chat')``)."""
-        if len(args) == 1 and not kwargs and callable(args[0]):
-            return self.on(args[0].__name__)(args[0])
-
-        def set_handler(fn: Callable[..., Any]) -> Callable[..., Any]:
-            return self.on(fn.__name__, *args, **kwargs)(fn)  # type: ignore[no-any-return]
-
-        return set_handler
-
-    def register_namespace(self, namespace_handler: ClientNamespace) -> None:
-        """Route a namespace's events to a :class:`ClientNamespace` instance.
-
-        :raises ValueError: for anything else.
-        """
-        self._handlers.register(namespace_handler, self)
 
     # -- connecting -----------------------------------------------------------------------------
 

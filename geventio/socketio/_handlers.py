@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 if TYPE_CHECKING:
     from geventio.socketio._client import Client
 
-__all__ = ["ClientNamespace", "Handlers"]
+__all__ = ["ClientNamespace", "HandlerRegistry", "Handlers"]
 
 RESERVED = frozenset({"connect", "connect_error", "disconnect"})
 F = TypeVar("F", bound=Callable[..., Any])
@@ -52,7 +52,7 @@ class ClientNamespace:
         self.namespace = namespace or "/"
         self.client: Client | None = None
 
-    def _set_client(self, client: Client) -> None:
+    def _set_client(self, client: Any) -> None:
         self.client = client
 
     def is_asyncio_based(self) -> bool:
@@ -123,7 +123,7 @@ class Handlers:
     def set(self, event: str, handler: Callable[..., Any], namespace: str | None) -> None:
         self.handlers.setdefault(namespace or "/", {})[event] = handler
 
-    def register(self, namespace_handler: ClientNamespace, client: Client) -> None:
+    def register(self, namespace_handler: ClientNamespace, client: Any) -> None:
         if not isinstance(namespace_handler, ClientNamespace):
             raise ValueError("Not a namespace instance")
         namespace_handler._set_client(client)
@@ -177,3 +177,60 @@ class Handlers:
 
 def _is_namespace_trigger(handler: Callable[..., Any]) -> bool:
     return isinstance(getattr(handler, "__self__", None), ClientNamespace)
+
+
+class HandlerRegistry:
+    """python-socketio's registration API (``on``, ``event``, ``register_namespace``), over a
+    :class:`Handlers` table; :class:`~geventio.socketio.Client` has it."""
+
+    def __init__(self) -> None:
+        self._handlers = Handlers()
+        self.handlers = self._handlers.handlers
+        self.namespace_handlers = self._handlers.namespace_handlers
+
+    @overload
+    def on(
+        self, event: str, handler: None = None, namespace: str | None = None
+    ) -> Callable[[F], F]: ...
+
+    @overload
+    def on(self, event: str, handler: F, namespace: str | None = None) -> None: ...
+
+    def on(
+        self, event: str, handler: Callable[..., Any] | None = None, namespace: str | None = None
+    ) -> Any:
+        """Register ``handler`` for ``event`` in ``namespace`` (``'*'``: every event or
+        namespace without a handler of its own); without ``handler``, a decorator."""
+        if handler is None:
+
+            def set_handler(fn: Callable[..., Any]) -> Callable[..., Any]:
+                self._handlers.set(event, fn, namespace)
+                return fn
+
+            return set_handler
+        self._handlers.set(event, handler, namespace)
+        return None
+
+    @overload
+    def event(self, handler: F, /) -> F: ...
+
+    @overload
+    def event(self, *, namespace: str | None = None) -> Callable[[F], F]: ...
+
+    def event(self, *args: Any, **kwargs: Any) -> Any:
+        """Decorator: the function's name is the event (``@sio.event`` or
+        ``@sio.event(namespace='/chat')``)."""
+        if len(args) == 1 and not kwargs and callable(args[0]):
+            return self.on(args[0].__name__)(args[0])
+
+        def set_handler(fn: Callable[..., Any]) -> Callable[..., Any]:
+            return self.on(fn.__name__, *args, **kwargs)(fn)  # type: ignore[no-any-return]
+
+        return set_handler
+
+    def register_namespace(self, namespace_handler: ClientNamespace) -> None:
+        """Route a namespace's events to a :class:`ClientNamespace` instance.
+
+        :raises ValueError: for anything else.
+        """
+        self._handlers.register(namespace_handler, self)

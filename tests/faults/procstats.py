@@ -1,13 +1,17 @@
 """Process figures for the soak script and the benchmarks: CPU, RSS, file limit, percentiles.
 
-Imports nothing but the standard library, so a benchmark worker can use it without loading
-geventio or the test servers (which would count in its RSS).
+Imports nothing but the standard library and :mod:`geventio._stats` (the one definition of a
+percentile, which imports only :mod:`math`; ``geventio/__init__`` imports its names lazily), so a
+benchmark worker can use it without loading geventio's client or the test servers (which would
+count in its RSS).
 """
 
 from __future__ import annotations
 
 import os
 import resource
+
+from geventio._stats import percentile
 
 __all__ = ["own_cpu_seconds", "percentile", "proc_cpu_seconds", "proc_status", "raise_nofile"]
 
@@ -44,11 +48,3 @@ def raise_nofile() -> int:
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile (``fraction`` in 0..1) of ``values``; 0 when empty."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 
+from helpers import decode_prefix
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geventio import ProtocolError
 from geventio._connection import Closed, Connection, Event, MessageReceived, Opened, State
-from geventio._handshake import CloseReason
 from geventio._packet import Packet, PacketId
-from geventio._payload import SEPARATOR, decode_payload_prefix, encode_payload
+from geventio._payload import SEPARATOR, encode_payload
+from geventio._reason import CloseReason
 
 FUZZ = settings(database=None, max_examples=300, deadline=None)
 
@@ -80,7 +81,7 @@ def test_a_valid_payload_then_garbage_delivers_the_valid_part(
 ) -> None:
     """Valid packets, then anything: the valid packets come out whole, then at most one error."""
     body = encode_payload(packets) + b"\x1e" + garbage
-    decoded, error = decode_payload_prefix(body)
+    decoded, error = decode_prefix(body)
     assert decoded[: len(packets)] == packets
     if error is None:
         assert len(decoded) == len(packets) + 1 + garbage.count(b"\x1e")
@@ -112,7 +113,7 @@ def test_queued_bytes_match_the_outbox(ops: list[Packet | str]) -> None:
             pong_waits = True
         elif op == "post" and (body := conn.next_post()) is not None:
             conn.post_finished()
-            taken, error = decode_payload_prefix(body)
+            taken, error = decode_prefix(body)
             assert error is None
             assert taken == queued[: len(taken)]
             del queued[: len(taken)]

@@ -22,7 +22,7 @@ from helpers import free_port
 
 import geventio
 from geventio import ConnectError, EngineIOError
-from geventio._mailbox import Options
+from geventio._options import Options
 
 MARKER = "s3cret"
 USER_PASSWORD = "url-pa55/w@rd:s3cret"
@@ -94,7 +94,7 @@ def test_a_session_with_secrets_shows_none(bound: Bound, secrets: Secrets, upgra
         builder = geventio.ClientBuilder(with_user(server.url)).headers(HEADERS).timeout(5)
         with bound(2.0):
             client = builder.build() if upgrade else builder.build_polling()
-            secrets.see(client, client._opts)
+            secrets.see(client, client._session.options)
             server.wait_for(lambda: any("sid=" in r.target for r in server.requests))
             client.disconnect()
         secrets.see(client)

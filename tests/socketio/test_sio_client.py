@@ -432,3 +432,21 @@ def test_bad_auth_raises_value_error_and_leaves_the_client_down(
     sio.connect(sio_server.url, auth={"token": "x"})
     assert sio.call("ack", 1) == 1
     sio.disconnect()
+
+
+def test_the_rest_of_python_socketios_surface() -> None:
+    sio = socketio.Client()
+    task = sio.start_background_task(lambda a, b=0: a + b, 1, b=2)
+    task.join(5)
+    assert task.value == 3
+    sio.sleep(0.01)
+    for value in ("client disconnect", "server disconnect", "transport error"):
+        reason = sio.reason(value)  # python-socketio's names, and str values as its are
+        assert isinstance(reason, str)
+        assert reason.value == value
+    assert sio.transport() is None
+    assert sio.sid is None
+    assert sio.get_sid() is None
+    assert sio.namespaces == {}
+    sio.shutdown()  # never connected: nothing to do, and it returns
+    sio.wait()

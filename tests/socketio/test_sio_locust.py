@@ -124,7 +124,9 @@ def test_example_distributed(service: Service, tmp_path: Path) -> None:
 def test_example_processes(service: Service, tmp_path: Path) -> None:
     """``--processes 2``: Locust forks its workers after importing the locustfile."""
     command = _headless(tmp_path / "run", service.url, "--host", service.url)
-    result = run([*command, "--processes", "2"], tmp_path)
+    port = free_port()  # not Locust's default 5557: another run on the machine may hold it
+    ports = [f"--master-bind-port={port}", f"--master-port={port}"]
+    result = run([*command, "--processes", "2", *ports], tmp_path)
     assert result.returncode == 0, result.stderr
     assert_quiet(result.stderr)
     Stats.read(tmp_path / "run").assert_clean(*EXAMPLE_SAMPLES)
