@@ -104,15 +104,11 @@ class ServerOptions:
         return args
 
 
-@dataclass
-class ServerHandle:
-    """A running test server process."""
+@dataclass(kw_only=True)
+class ProcessHandle:
+    """A running test server process: its signals, and what it wrote (kept after it exited)."""
 
-    kind: ServerKind
-    port: int
-    url: str
     proc: subprocess.Popen[bytes]
-    options: ServerOptions = field(default_factory=ServerOptions)
     _stdout: IO[bytes] | None = field(default=None, repr=False)
     _stderr: IO[bytes] | None = field(default=None, repr=False)
     _final_output: tuple[str, str] | None = field(default=None, repr=False)
@@ -122,7 +118,10 @@ class ServerHandle:
         return self.proc.poll() is None
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> int:
-        """SIGTERM (then SIGKILL after ``timeout`` s); returns the exit code."""
+        """SIGTERM: the server exits at once, dropping its connections without a goodbye.
+
+        Blocks until the process is gone (SIGKILL after ``timeout`` s); returns its exit code.
+        """
         if self.alive:
             self.proc.send_signal(signal.SIGTERM)
             self._signal(signal.SIGCONT)  # a paused process cannot handle SIGTERM
@@ -157,6 +156,11 @@ class ServerHandle:
             return self._final_output[1]
         return _read_all(self._stderr)
 
+    def _adopt(self, other: ProcessHandle) -> None:
+        """Take over ``other``'s process and output (a restarted server)."""
+        self.proc, self._stdout, self._stderr = other.proc, other._stdout, other._stderr
+        self._final_output = None
+
     def _signal(self, signum: signal.Signals) -> None:
         if self.alive:
             self.proc.send_signal(signum)  # Popen ignores a process that just exited
@@ -169,6 +173,39 @@ class ServerHandle:
                 if stream is not None:
                     stream.close()
         return returncode
+
+
+@dataclass(kw_only=True)
+class ServerHandle(ProcessHandle):
+    """A running Engine.IO test server process."""
+
+    kind: ServerKind
+    port: int
+    url: str
+    options: ServerOptions = field(default_factory=ServerOptions)
+
+
+def launch(command: Sequence[str], label: str) -> ProcessHandle:
+    """Start ``command`` in tests/servers, its output going to temporary files; does not wait
+    (:func:`wait_listening` does)."""
+    stdout = tempfile.TemporaryFile(prefix=f"{label}-", suffix=".out")  # noqa: SIM115
+    stderr = tempfile.TemporaryFile(prefix=f"{label}-", suffix=".err")  # noqa: SIM115
+    proc = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, cwd=SERVERS_DIR
+    )
+    return ProcessHandle(proc=proc, _stdout=stdout, _stderr=stderr)
+
+
+def wait_listening(handle: ProcessHandle, command: Sequence[str], label: str) -> int:
+    """The port from the server's ``LISTENING <port>`` line; kills the server on failure.
+
+    :raises ServerStartError: it printed something else, exited, or said nothing in time.
+    """
+    try:
+        return _wait_listening(handle, command, label)
+    except BaseException:
+        handle.kill()
+        raise
 
 
 def _read_all(stream: IO[bytes] | None) -> str:
@@ -267,28 +304,15 @@ def start_server(
 
 def start_server_with(kind: ServerKind, options: ServerOptions) -> ServerHandle:
     command = [*server_command(kind), *options.argv(port=0)]
-    stdout = tempfile.TemporaryFile(prefix=f"eio-{kind}-", suffix=".out")  # noqa: SIM115
-    stderr = tempfile.TemporaryFile(prefix=f"eio-{kind}-", suffix=".err")  # noqa: SIM115
-    proc = subprocess.Popen(
-        command,
-        stdin=subprocess.DEVNULL,
-        stdout=stdout,
-        stderr=stderr,
-        cwd=SERVERS_DIR,
-    )
-    handle = ServerHandle(
-        kind=kind, port=0, url="", proc=proc, options=options, _stdout=stdout, _stderr=stderr
-    )
-    try:
-        handle.port = _wait_listening(handle, command)
-    except BaseException:
-        handle.kill()
-        raise
-    handle.url = f"{options.scheme}://{HOST}:{handle.port}"
+    process = launch(command, f"eio-{kind}")
+    port = wait_listening(process, command, kind)
+    url = f"{options.scheme}://{HOST}:{port}"
+    handle = ServerHandle(kind=kind, port=port, url=url, options=options, proc=process.proc)
+    handle._adopt(process)  # and its output files
     return handle
 
 
-def _wait_listening(handle: ServerHandle, command: Sequence[str]) -> int:
+def _wait_listening(handle: ProcessHandle, command: Sequence[str], label: str) -> int:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     assert handle._stdout is not None
     while True:
@@ -298,19 +322,19 @@ def _wait_listening(handle: ServerHandle, command: Sequence[str]) -> int:
             match = _LISTENING.match(first_line)
             if match is None:
                 raise ServerStartError(
-                    f"{handle.kind} server printed {first_line!r} instead of 'LISTENING <port>'"
+                    f"{label} server printed {first_line!r} instead of 'LISTENING <port>'"
                     f"\nstderr:\n{handle.stderr_text()}"
                 )
             return int(match.group(1))
         if not handle.alive:
             raise ServerStartError(
-                f"{handle.kind} server exited with status {handle.proc.returncode} "
+                f"{label} server exited with status {handle.proc.returncode} "
                 f"before listening: {shlex.join(command)}"
                 f"\nstderr:\n{handle.stderr_text()}"
             )
         if time.monotonic() > deadline:
             raise ServerStartError(
-                f"{handle.kind} server did not print 'LISTENING <port>' within "
+                f"{label} server did not print 'LISTENING <port>' within "
                 f"{STARTUP_TIMEOUT:.0f} s\nstderr:\n{handle.stderr_text()}"
             )
         time.sleep(0.02)

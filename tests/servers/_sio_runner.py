@@ -10,29 +10,21 @@ on the port it had, for reconnection tests.
 from __future__ import annotations
 
 import json
-import os
-import shlex
 import shutil
-import signal
-import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import IO, Literal, Protocol, get_args
+from typing import Literal, Protocol, get_args
 
 from servers._runner import (
-    _LISTENING,
     HOST,
     NODE_DIR,
     SERVERS_DIR,
-    STARTUP_TIMEOUT,
-    STOP_TIMEOUT,
     NodeSetupError,
-    ServerStartError,
-    _read_all,
+    ProcessHandle,
+    launch,
     transport_tuple,
+    wait_listening,
 )
 
 SioServerKind = Literal["py", "flask", "node"]
@@ -64,50 +56,14 @@ class SioServerOptions:
         ]
 
 
-@dataclass
-class SioServerHandle:
+@dataclass(kw_only=True)
+class SioServerHandle(ProcessHandle):
     """A running Socket.IO test server process; :meth:`restart` keeps its port and url."""
 
     kind: SioServerKind
     port: int
     url: str
-    proc: subprocess.Popen[bytes]
     options: SioServerOptions = field(default_factory=SioServerOptions)
-    _stdout: IO[bytes] | None = field(default=None, repr=False)
-    _stderr: IO[bytes] | None = field(default=None, repr=False)
-    _final_output: tuple[str, str] | None = field(default=None, repr=False)
-
-    @property
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self, timeout: float = STOP_TIMEOUT) -> int:
-        """SIGTERM: the server exits at once, dropping its connections without a goodbye.
-
-        Blocks until the process is gone (SIGKILL after ``timeout`` s); returns its exit code.
-        """
-        if self.alive:
-            self.proc.send_signal(signal.SIGTERM)
-            self._signal(signal.SIGCONT)  # a paused process cannot handle SIGTERM
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        return self._reap()
-
-    def kill(self) -> int:
-        """SIGKILL: the server vanishes without closing anything; returns the exit code."""
-        if self.alive:
-            self.proc.kill()
-        return self._reap()
-
-    def pause(self) -> None:
-        """SIGSTOP: the process freezes, its sockets stay open but silent."""
-        self._signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        """SIGCONT: undo :meth:`pause`."""
-        self._signal(signal.SIGCONT)
 
     def restart(self) -> None:
         """Stop the server (if still running) and start the same kind again on the same port.
@@ -118,33 +74,7 @@ class SioServerHandle:
         :raises ServerStartError: the new server did not start (e.g. the port was taken).
         """
         self.stop()
-        fresh = start_sio_server_with(self.kind, self.options, port=self.port)
-        self.proc, self._stdout, self._stderr = fresh.proc, fresh._stdout, fresh._stderr
-        self._final_output = None
-
-    def stdout_text(self) -> str:
-        if self._final_output is not None:
-            return self._final_output[0]
-        return _read_all(self._stdout)
-
-    def stderr_text(self) -> str:
-        """Everything the server wrote to stderr (handy in failure messages)."""
-        if self._final_output is not None:
-            return self._final_output[1]
-        return _read_all(self._stderr)
-
-    def _signal(self, signum: signal.Signals) -> None:
-        if self.alive:
-            self.proc.send_signal(signum)  # Popen ignores a process that just exited
-
-    def _reap(self) -> int:
-        returncode = self.proc.wait()
-        if self._final_output is None:
-            self._final_output = (_read_all(self._stdout), _read_all(self._stderr))
-            for stream in (self._stdout, self._stderr):
-                if stream is not None:
-                    stream.close()
-        return returncode
+        self._adopt(start_sio_server_with(self.kind, self.options, port=self.port))
 
 
 class SioServerFactory(Protocol):
@@ -224,49 +154,9 @@ def start_sio_server_with(
 ) -> SioServerHandle:
     """:func:`start_sio_server` with the options already gathered."""
     command = [*sio_server_command(kind), *options.argv(port=port)]
-    stdout = tempfile.TemporaryFile(prefix=f"sio-{kind}-", suffix=".out")  # noqa: SIM115
-    stderr = tempfile.TemporaryFile(prefix=f"sio-{kind}-", suffix=".err")  # noqa: SIM115
-    proc = subprocess.Popen(
-        command,
-        stdin=subprocess.DEVNULL,
-        stdout=stdout,
-        stderr=stderr,
-        cwd=SERVERS_DIR,
-    )
-    handle = SioServerHandle(
-        kind=kind, port=port, url="", proc=proc, options=options, _stdout=stdout, _stderr=stderr
-    )
-    try:
-        handle.port = _wait_listening(handle, command)
-    except BaseException:
-        handle.kill()
-        raise
-    handle.url = f"http://{HOST}:{handle.port}"
+    process = launch(command, f"sio-{kind}")
+    port = wait_listening(process, command, f"sio-{kind}")
+    url = f"http://{HOST}:{port}"
+    handle = SioServerHandle(kind=kind, port=port, url=url, options=options, proc=process.proc)
+    handle._adopt(process)  # and its output files
     return handle
-
-
-def _wait_listening(handle: SioServerHandle, command: Sequence[str]) -> int:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    assert handle._stdout is not None
-    while True:
-        output = os.pread(handle._stdout.fileno(), 4096, 0)
-        if b"\n" in output:
-            first_line = output.split(b"\n", 1)[0]
-            match = _LISTENING.match(first_line)
-            if match is None:
-                raise ServerStartError(
-                    f"sio-{handle.kind} server printed {first_line!r} instead of "
-                    f"'LISTENING <port>'\nstderr:\n{handle.stderr_text()}"
-                )
-            return int(match.group(1))
-        if not handle.alive:
-            raise ServerStartError(
-                f"sio-{handle.kind} server exited with status {handle.proc.returncode} "
-                f"before listening: {shlex.join(command)}\nstderr:\n{handle.stderr_text()}"
-            )
-        if time.monotonic() > deadline:
-            raise ServerStartError(
-                f"sio-{handle.kind} server did not print 'LISTENING <port>' within "
-                f"{STARTUP_TIMEOUT:.0f} s\nstderr:\n{handle.stderr_text()}"
-            )
-        time.sleep(0.02)
