@@ -28,6 +28,12 @@ class Counted:
         return self._make(self.calls)
 
 
+def no_reconnection_pending(sio: socketio.Client) -> bool:
+    """No reconnection greenlet is alive, so no attempt can come (a check, not a wait)."""
+    reconnector = sio._reconnector
+    return reconnector is None or bool(reconnector.dead)
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_reconnects_after_a_restart_rejoining_with_fresh_callables(
     sio_server_factory: Any, kind: str
@@ -82,9 +88,7 @@ def test_wait_blocks_while_reconnecting_and_disconnect_stops_it(sio_server_facto
         sio.emit("echo", 1)
     sio.disconnect()
     waiter.get(timeout=5)
-    calls = url.calls
-    gevent.sleep(0.3)  # three delays: no attempt may follow a disconnect()
-    assert url.calls == calls
+    assert no_reconnection_pending(sio)  # so no attempt can follow the disconnect()
 
 
 def test_gives_up_after_the_attempts(sio_server_factory: Any) -> None:
@@ -121,7 +125,7 @@ def test_no_reconnection_when_disabled_or_after_disconnect(sio_server_factory: A
     sio = socketio.Client(reconnection_delay=0.05)
     sio.connect(url)
     sio.disconnect()
-    gevent.sleep(0.3)
+    assert no_reconnection_pending(sio)
     assert url.calls == 2
     assert not sio.connected
 
@@ -143,13 +147,15 @@ def test_connect_with_retry_waits_for_the_server(sio_server_factory: Any) -> Non
 
 def test_simple_client_calls_wait_out_a_reconnection(sio_server_factory: Any) -> None:
     server: SioServerHandle = sio_server_factory("py")
-    client = socketio.SimpleClient(reconnection_delay=0.1, reconnection_delay_max=0.2)
-    client.connect(server.url)
+    url = Counted(lambda n: server.url)
+    client = socketio.SimpleClient(reconnection_delay=0.05, reconnection_delay_max=0.1)
+    client.connect(url)
     server.stop()
     assert client.client is not None
     wait_until(lambda: client.client is not None and not client.client.connected)
     caller = gevent.spawn(client.call, "ack", "after", timeout=5)
-    gevent.sleep(0.3)  # the call waits while reconnection attempts fail
+    attempts = url.calls
+    wait_until(lambda: url.calls >= attempts + 2)  # the call waits while attempts fail
     assert not caller.dead
     assert client.connected
     server.restart()
