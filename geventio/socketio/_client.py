@@ -10,6 +10,9 @@ Greenlets, per client:
   ``disconnect()``;
 - while the connection is lost, one reconnection greenlet.
 
+The dispatcher's and the runner's greenlets live only while they have work (they end after a
+second idle), so an idle client holds only the Engine.IO client's reader and timers.
+
 The client's life::
 
     DOWN --connect()--> UP --transport error, ping timeout, transport close--> RECONNECTING
