@@ -11,7 +11,8 @@ Greenlets, per client:
 - while the connection is lost, one reconnection greenlet.
 
 The dispatcher's and the runner's greenlets live only while they have work (they end after a
-second idle), so an idle client holds only the Engine.IO client's reader and timers.
+second idle), so an idle client holds only the Engine.IO client's reader and writer and its
+heartbeat timer.
 
 The client's life::
 
