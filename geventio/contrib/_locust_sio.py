@@ -6,7 +6,6 @@ Private: import them from :mod:`geventio.contrib.locust`. Locust is imported fir
 
 from __future__ import annotations
 
-import json as stdlib_json
 import time
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -25,6 +24,8 @@ from geventio.contrib._locust_client import (
     no_context,
 )
 from geventio.socketio import Client, SocketIOError
+from geventio.socketio._client import from_arguments, to_arguments
+from geventio.socketio._packet import Packet, PacketType, encode
 from geventio.socketio._session import Session
 
 __all__ = ["EMIT", "SEND_MESSAGE", "SocketIOClient", "SocketIOUser", "packet_size"]
@@ -38,76 +39,13 @@ perf_counter = time.perf_counter
 Handler = Callable[..., Any]
 
 
-def _has_binary(value: Any) -> bool:
-    if isinstance(value, bytes | bytearray | memoryview):
-        return True
-    if isinstance(value, list | tuple):
-        return any(_has_binary(item) for item in value)
-    if isinstance(value, dict):
-        return any(_has_binary(item) for item in value.values())
-    return False
-
-
-def _placeholders(value: Any, sizes: list[int]) -> Any:
-    """``value`` with each binary part replaced by its numbered placeholder; its size kept."""
-    if isinstance(value, bytes | bytearray | memoryview):
-        sizes.append(memoryview(value).nbytes)
-        return {"_placeholder": True, "num": len(sizes) - 1}
-    if isinstance(value, list | tuple):
-        return [_placeholders(item, sizes) for item in value]
-    if isinstance(value, dict):
-        return {key: _placeholders(item, sizes) for key, item in value.items()}
-    return value
-
-
-def event_args(event: str, data: Any) -> list[Any]:
-    """The arguments of an EVENT packet: the name, then ``data`` (a tuple: several arguments)."""
-    if data is None:
-        return [event]
-    if isinstance(data, tuple):
-        return [event, *data]
-    return [event, data]
-
-
-def ack_args(reply: Any) -> list[Any]:
-    """The arguments of the ACK packet that gave ``reply`` (python-socketio's ``call()`` rule:
-    ``None`` for none, the single argument, else a tuple)."""
-    if reply is None:
-        return []
-    if isinstance(reply, tuple):
-        return list(reply)
-    return [reply]
-
-
-def packet_size(args: list[Any], namespace: str | None, dumps: Callable[..., str]) -> int:
-    """The bytes of an EVENT (or ACK) packet carrying ``args``: its text in UTF-8, plus its
-    binary attachments.
-
-    The packet is counted as the Socket.IO v5 protocol writes it: its type digit (and
-    ``<n>-`` with ``n`` attachments), ``<namespace>,`` unless the namespace is ``/``, then the
-    JSON array; the ack id of a call or callback (a few digits) is not counted.
-
-    :raises TypeError: for data the JSON encoder does not take (``dumps`` raises it).
-    :raises ValueError: as ``dumps`` raises it (a circular reference, say).
+def packet_size(kind: PacketType, args: list[Any], namespace: str | None) -> int:
+    """The bytes of the EVENT or ACK packet carrying ``args`` (``[event, *args]`` for an
+    EVENT), as the codec writes it: its text in UTF-8, plus its binary attachments. The ack id
+    of a call or callback (a few digits) is not counted.
     """
-    head = 1
-    attached = 0
-    if _has_binary(args):
-        sizes: list[int] = []
-        args = _placeholders(args, sizes)
-        head += len(str(len(sizes))) + 1
-        attached = sum(sizes)
-    if namespace is not None and namespace != "/":
-        head += len(namespace.encode("utf-8")) + 1
-    text = dumps(args, separators=(",", ":"))
-    return head + (len(text) if text.isascii() else len(text.encode("utf-8"))) + attached
-
-
-def message_data(args: tuple[Any, ...]) -> Any:
-    """What ``on_message`` gets as ``data``: ``None``, the single argument, or the tuple."""
-    if not args:
-        return None
-    return args[0] if len(args) == 1 else args
+    packet = Packet(kind, namespace or "/", args)
+    return sum(message_size(message) for message in encode(packet))
 
 
 class SocketIOClient(Client):
@@ -146,8 +84,6 @@ class SocketIOClient(Client):
         self.request_event = request_event
         self._request_fire: Callable[..., Any] = request_event.fire
         self._sample_context = context
-        json_module = kwargs.get("json") or stdlib_json
-        self._json_dumps: Callable[..., str] = json_module.dumps
         #: bytes sent so far by each greenlet inside :meth:`emit` or :meth:`send`
         self._sent_bytes: dict[Any, int] = {}
 
@@ -240,7 +176,7 @@ class SocketIOClient(Client):
             self._timed_sample(CALL, str(event), started, start_time, error=exc)
             raise
         elapsed = (perf_counter() - started) * 1000
-        size = packet_size(ack_args(reply), namespace, self._json_dumps)
+        size = packet_size(PacketType.ACK, to_arguments(reply), namespace)
         self._sample(CALL, str(event), elapsed, size, None, start_time=start_time)
         return reply
 
@@ -252,7 +188,7 @@ class SocketIOClient(Client):
         keep the sample. The length is the event packet's bytes. Runs in the client's handler
         greenlet: it should not block for long (events wait behind it).
         """
-        size = packet_size(event_args(event, data), None, self._json_dumps)
+        size = packet_size(PacketType.EVENT, [event, *to_arguments(data)], None)
         self._sample(RECEIVE, event, 0, size, None)
 
     # -- hooks of geventio.socketio.Client ------------------------------------------------
@@ -365,7 +301,7 @@ class SocketIOUser(User):
         on_message: Handler = own if own is not None else self.sio.on_message
 
         def catch_all(event: str, *args: Any) -> Any:
-            return on_message(event, message_data(args))
+            return on_message(event, from_arguments(args))
 
         self.sio.on("*", catch_all)
 

@@ -242,7 +242,7 @@ class Client(HandlerRegistry):
         """
         namespace = namespace or "/"
         session = self._live(namespace)
-        messages, _ = session.proto.emit(namespace, [event, *_args(data)], callback)
+        messages, _ = session.proto.emit(namespace, [event, *to_arguments(data)], callback)
         self._send(session, messages)
 
     def send(
@@ -264,7 +264,7 @@ class Client(HandlerRegistry):
         namespace = namespace or "/"
         session = self._live(namespace)
         result: gevent.event.AsyncResult[list[Any]] = gevent.event.AsyncResult()
-        messages, ack_id = session.proto.emit(namespace, [event, *_args(data)], result)
+        messages, ack_id = session.proto.emit(namespace, [event, *to_arguments(data)], result)
         runner = self._runner
         in_handler = runner is not None and runner.running_here()
         if runner is not None:
@@ -278,10 +278,7 @@ class Client(HandlerRegistry):
         finally:
             if runner is not None:
                 runner.waiting -= in_handler
-        args = result.get()
-        if len(args) == 1:
-            return args[0]
-        return tuple(args) if args else None
+        return from_arguments(result.get())
 
     def _live(self, namespace: str) -> Session:
         session = self._session
@@ -310,7 +307,7 @@ class Client(HandlerRegistry):
             return
         assert event.id is not None
         try:
-            self._send(session, session.proto.ack(event.namespace, event.id, _args(result)))
+            self._send(session, session.proto.ack(event.namespace, event.id, to_arguments(result)))
         except (NotConnectedError, TypeError, ValueError) as exc:
             self.logger.warning("could not ack %r: %s", event.event, exc)
 
@@ -458,8 +455,16 @@ class Client(HandlerRegistry):
         return f"<geventio.socketio.Client {state} namespaces={sorted(self.namespaces)}>"
 
 
-def _args(data: Any) -> list[Any]:
+def to_arguments(data: Any) -> list[Any]:
     """python-socketio's rule: a tuple is several arguments, ``None`` none, else one."""
     if isinstance(data, tuple):
         return list(data)
     return [] if data is None else [data]
+
+
+def from_arguments(args: list[Any] | tuple[Any, ...]) -> Any:
+    """The reverse rule, as ``call()`` returns an ack: the single argument, a tuple of several,
+    ``None`` for none."""
+    if len(args) == 1:
+        return args[0]
+    return tuple(args) if args else None
