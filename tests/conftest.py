@@ -9,7 +9,6 @@ from typing import Any, cast
 import pytest
 from servers import (
     SERVER_KINDS,
-    NodeSetupError,
     ServerFactory,
     ServerHandle,
     ServerKind,
@@ -18,6 +17,7 @@ from servers import (
     start_server,
     start_server_with,
 )
+from servers._cache import SessionServers, start_failure
 
 # Every test fails on an error reaching the gevent hub or a client greenlet left alive.
 pytest_plugins = ["client_checks", "faultkit"]
@@ -51,45 +51,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 # =========================================================================
 
 
-class _SessionServers:
-    """One default-configured server per kind, shared by the whole session.
-
-    A server that a test killed (or that crashed) is transparently restarted;
-    a paused one is resumed.  A server that failed to start keeps failing
-    fast instead of retrying for every test.
-    """
-
-    def __init__(self) -> None:
-        self._handles: dict[ServerKind, ServerHandle] = {}
-        self._failures: dict[ServerKind, str] = {}
-
-    def get(self, kind: ServerKind) -> ServerHandle:
-        if kind in self._failures:
-            pytest.fail(self._failures[kind], pytrace=False)
-        handle = self._handles.get(kind)
-        if handle is not None and handle.alive:
-            handle.resume()
-            return handle
-        if handle is not None:
-            handle.stop()
-        try:
-            handle = start_server_with(kind, ServerOptions())
-        except ServerStartError as exc:
-            prefix = "node test server unavailable: " if isinstance(exc, NodeSetupError) else ""
-            self._failures[kind] = f"{prefix}{exc}"
-            pytest.fail(self._failures[kind], pytrace=False)
-        self._handles[kind] = handle
-        return handle
-
-    def stop_all(self) -> None:
-        for handle in self._handles.values():
-            handle.stop()
-        self._handles.clear()
+_SessionServers = SessionServers[ServerKind, ServerHandle]
 
 
 @pytest.fixture(scope="session")
 def _session_servers() -> Iterator[_SessionServers]:
-    cache = _SessionServers()
+    cache = _SessionServers(lambda kind: start_server_with(kind, ServerOptions()))
     yield cache
     cache.stop_all()
 
@@ -122,8 +89,7 @@ def server_factory() -> Iterator[ServerFactory]:
         try:
             handle = start_server(kind, **options)
         except ServerStartError as exc:
-            prefix = "node test server unavailable: " if isinstance(exc, NodeSetupError) else ""
-            pytest.fail(f"{prefix}{exc}", pytrace=False)
+            pytest.fail(start_failure(exc), pytrace=False)
         started.append(handle)
         return handle
 

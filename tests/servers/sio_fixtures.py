@@ -23,7 +23,6 @@ import pytest
 
 from servers import (
     SIO_SERVER_KINDS,
-    NodeSetupError,
     ServerStartError,
     SioServerFactory,
     SioServerHandle,
@@ -32,51 +31,14 @@ from servers import (
     start_sio_server,
     start_sio_server_with,
 )
+from servers._cache import SessionServers, start_failure
 
-
-def _failure(exc: ServerStartError) -> str:
-    prefix = "node test server unavailable: " if isinstance(exc, NodeSetupError) else ""
-    return f"{prefix}{exc}"
-
-
-class _SessionSioServers:
-    """One default-configured server per kind, shared by the whole session.
-
-    A server that a test stopped, killed (or that crashed) is transparently started again;
-    a paused one is resumed. A server that failed to start keeps failing fast instead of
-    retrying for every test.
-    """
-
-    def __init__(self) -> None:
-        self._handles: dict[SioServerKind, SioServerHandle] = {}
-        self._failures: dict[SioServerKind, str] = {}
-
-    def get(self, kind: SioServerKind) -> SioServerHandle:
-        if kind in self._failures:
-            pytest.fail(self._failures[kind], pytrace=False)
-        handle = self._handles.get(kind)
-        if handle is not None and handle.alive:
-            handle.resume()
-            return handle
-        if handle is not None:
-            handle.stop()
-        try:
-            handle = start_sio_server_with(kind, SioServerOptions())
-        except ServerStartError as exc:
-            self._failures[kind] = _failure(exc)
-            pytest.fail(self._failures[kind], pytrace=False)
-        self._handles[kind] = handle
-        return handle
-
-    def stop_all(self) -> None:
-        for handle in self._handles.values():
-            handle.stop()
-        self._handles.clear()
+_SessionSioServers = SessionServers[SioServerKind, SioServerHandle]
 
 
 @pytest.fixture(scope="session")
 def _session_sio_servers() -> Iterator[_SessionSioServers]:
-    cache = _SessionSioServers()
+    cache = _SessionSioServers(lambda kind: start_sio_server_with(kind, SioServerOptions()))
     yield cache
     cache.stop_all()
 
@@ -117,7 +79,7 @@ def sio_server_factory() -> Iterator[SioServerFactory]:
         try:
             handle = start_sio_server(kind, **options)
         except ServerStartError as exc:
-            pytest.fail(_failure(exc), pytrace=False)
+            pytest.fail(start_failure(exc), pytrace=False)
         started.append(handle)
         return handle
 
