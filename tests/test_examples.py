@@ -184,6 +184,17 @@ def test_echo_demo_runs() -> None:
     assert result.stdout.rstrip().endswith("done")
 
 
+def assert_twenty_concurrent_asks_answered(app: Any) -> None:
+    """20 greenlets each GET ``/ask``; each gets its own question back; then the app's shared
+    upstream client is closed."""
+    http = app.test_client()
+    jobs = [gevent.spawn(http.get, f"/ask?q=question {i}") for i in range(20)]
+    gevent.joinall(jobs, timeout=20, raise_error=True)
+    answers = [job.value.get_json() for job in jobs]
+    assert answers == [{"question": f"question {i}", "answer": f"question {i}"} for i in range(20)]
+    app.config["upstream"].close()
+
+
 def test_flask_view_calls_the_upstream_from_many_greenlets() -> None:
     sys.path.insert(0, str(EXAMPLES))
     try:
@@ -194,14 +205,7 @@ def test_flask_view_calls_the_upstream_from_many_greenlets() -> None:
     server = echo.start_server()
     try:
         app = flask_upstream.create_app(url_of(server))
-        http = app.test_client()
-        jobs = [gevent.spawn(http.get, f"/ask?q=question {i}") for i in range(20)]
-        gevent.joinall(jobs, timeout=20, raise_error=True)
-        answers = [job.value.get_json() for job in jobs]
-        assert answers == [
-            {"question": f"question {i}", "answer": f"question {i}"} for i in range(20)
-        ]
-        app.config["upstream"].close()
+        assert_twenty_concurrent_asks_answered(app)
     finally:
         server.stop(timeout=2)
 
@@ -214,14 +218,7 @@ def test_flask_view_calls_the_socketio_service_from_many_greenlets() -> None:
     server = service.start_server()
     try:
         app = client_example.create_app(url_of(server))
-        http = app.test_client()
-        jobs = [gevent.spawn(http.get, f"/ask?q=question {i}") for i in range(20)]
-        gevent.joinall(jobs, timeout=20, raise_error=True)
-        answers = [job.value.get_json() for job in jobs]
-        assert answers == [
-            {"question": f"question {i}", "answer": f"question {i}"} for i in range(20)
-        ]
-        app.config["upstream"].close()
+        assert_twenty_concurrent_asks_answered(app)
     finally:
         server.stop(timeout=2)
 
