@@ -39,7 +39,7 @@ import gevent.lock
 from geventio import ClientBuilder, CloseReason, ConnectionClosed, EngineIOError
 from geventio.socketio._handlers import HandlerRegistry
 from geventio.socketio._runner import Runner
-from geventio.socketio._session import Session, builder_options
+from geventio.socketio._session import Session, builder_options, configure
 from geventio.socketio._state import Received
 from geventio.socketio.exceptions import (
     BadNamespaceError,
@@ -70,6 +70,8 @@ class Client(HandlerRegistry):
     ``logger`` ``True`` sets the ``geventio.socketio`` logger to INFO (no handler is added);
     ``handle_sigint`` is accepted and ignored (no signal handler is ever installed).
 
+    :raises ValueError: for an option value the builder refuses (``request_timeout=0``, a proxy
+        URL that is not ``http://``...).
     :raises TypeError: for an unknown keyword option, and for ``json`` or a ``serializer``
         other than ``'default'`` (only the standard ``json`` module is used).
     """
@@ -193,7 +195,7 @@ class Client(HandlerRegistry):
         session = Session(size, runner, self._ended)
         try:
             session.open(
-                ClientBuilder(_value(self.connection_url))._set(**self._builder_options),
+                configure(ClientBuilder(_value(self.connection_url)), self._builder_options),
                 path=self.socketio_path,
                 headers=_value(self.connection_headers) or {},
                 transports=self.connection_transports,

@@ -134,10 +134,6 @@ class Handlers:
         names = [ns for ns in (*self.handlers, *self.namespace_handlers) if ns != "*"]
         return list(dict.fromkeys(names)) or ["/"]
 
-    def has(self, event: str, namespace: str) -> bool:
-        """Whether some handler would receive ``event`` in ``namespace``."""
-        return self.find(event, namespace, ())[0] is not None
-
     def find(
         self, event: str, namespace: str, args: tuple[Any, ...]
     ) -> tuple[Callable[..., Any] | None, tuple[Any, ...]]:

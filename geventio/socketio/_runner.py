@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import gevent
 import gevent.event
 
+from geventio._mailbox import IDLE_EXIT as DISPATCHER_IDLE_EXIT
 from geventio.socketio._handlers import Handlers
 from geventio.socketio._state import Received
 
@@ -28,8 +29,8 @@ logger = logging.getLogger("geventio.socketio")
 
 _STOP: Any = object()
 #: A runner with nothing to run for this long ends its greenlet (thousands of idle clients then
-#: hold none); the next call queued starts a new one.
-IDLE_EXIT = 1.0
+#: hold none); the next call queued starts a new one. The same as the Engine.IO dispatcher's.
+IDLE_EXIT = DISPATCHER_IDLE_EXIT
 #: ``on_error(event, namespace, exc)``: a handler raised.
 ErrorHook = Callable[[str, str, BaseException], Any]
 #: ``ack(session, event, result)``: send the ack of ``event`` with its handler's ``result``.
@@ -114,7 +115,7 @@ class Runner:
 
     @property
     def closed(self) -> bool:
-        """``True`` once :meth:`close` or :meth:`kill` was called: nothing queued later runs."""
+        """``True`` once :meth:`close` was called: nothing queued later runs."""
         return self._closed
 
     def running_here(self) -> bool:
@@ -128,13 +129,6 @@ class Runner:
             return True
         greenlet.join(timeout)
         return bool(greenlet.dead)
-
-    def kill(self) -> None:
-        """Stop now, dropping what is queued."""
-        self._closed = True
-        self._room.set()
-        if self._greenlet is not None:
-            self._greenlet.kill()
 
     # -- the greenlet ---------------------------------------------------------------------------
 

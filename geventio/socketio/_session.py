@@ -24,46 +24,65 @@ __all__ = ["Session", "builder_options"]
 
 logger = logging.getLogger("geventio.socketio")
 
-#: geventio options a Socket.IO client accepts as keywords, with the builder field they set.
-_GEVENTIO_OPTIONS = {
-    "tls_config": "tls_config",
-    "timeout": "timeout",
-    "max_message_size": "max_message_size",
-    "inbox_size": "inbox_size",
-    "send_buffer": "send_buffer",
-    "max_packets_per_post": "max_packets_per_post",
-    "proxy": "proxy",
-    "no_proxy": "no_proxy",
-    "query": "query",
-}
+#: geventio options a Socket.IO client accepts as keywords: each is the builder method of its name.
+_GEVENTIO_OPTIONS = frozenset(
+    {
+        "tls_config",
+        "timeout",
+        "max_message_size",
+        "inbox_size",
+        "send_buffer",
+        "max_packets_per_post",
+        "query",
+        "proxy",
+        "no_proxy",
+    }
+)
 #: python-engineio options that mean nothing here (logging goes to ``logging`` anyway).
 _IGNORED = frozenset({"engineio_logger", "websocket_extra_options", "timestamp_requests"})
 
 
 def builder_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """The :class:`geventio.ClientBuilder` fields for a Socket.IO client's keyword options.
+    """The :class:`geventio.ClientBuilder` settings for a Socket.IO client's keyword options,
+    checked by the builder's own methods.
 
     python-engineio's ``request_timeout`` (default 5 s) bounds each connecting step, and
     ``ssl_verify=False`` skips certificate checks; geventio's own options (``tls_config``,
-    ``proxy`` and the rest) pass through.
+    ``proxy`` and the rest) pass through. The result always holds ``timeout``.
 
     :raises TypeError: for an option neither knows (``http_session`` included: it is a
         ``requests`` session, which geventio does not use).
+    :raises ValueError: for a value the builder refuses (a timeout of 0, a bad proxy URL...).
     """
-    fields: dict[str, Any] = {"timeout": float(options.get("request_timeout", 5))}
+    settings: dict[str, Any] = {"timeout": float(options.get("request_timeout", 5))}
     for name, value in options.items():
         if name in _GEVENTIO_OPTIONS:
-            fields[_GEVENTIO_OPTIONS[name]] = value
+            settings[name] = value
         elif name not in _IGNORED and name not in ("request_timeout", "ssl_verify"):
             raise TypeError(f"unknown option {name!r}")
-    if "proxy" in fields:
-        fields["proxy_from_env"] = False
-    if options.get("ssl_verify", True) is False and "tls_config" not in fields:
+    if options.get("ssl_verify", True) is False and "tls_config" not in settings:
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-        fields["tls_config"] = context
-    return fields
+        settings["tls_config"] = context
+    configure(ClientBuilder("http://localhost"), settings)  # refuses bad values now
+    return settings
+
+
+def configure(builder: ClientBuilder, settings: Mapping[str, Any]) -> ClientBuilder:
+    """Apply :func:`builder_options`' settings through the builder's methods.
+
+    :raises ValueError: as those methods.
+    """
+    for name, value in settings.items():
+        if name == "proxy":
+            builder.proxy(value, no_proxy=settings.get("no_proxy"))
+        elif name == "no_proxy":
+            if "proxy" not in settings:  # the environment's proxy, with these exceptions
+                builder._set(no_proxy=value)
+        else:
+            getattr(builder, name)(value)
+    return builder
 
 
 class Session:

@@ -333,6 +333,8 @@ def test_unknown_options_are_refused() -> None:
     with pytest.raises(TypeError, match="json"):
         socketio.Client(serializer="msgpack")
     socketio.Client(engineio_logger=True, request_timeout=3, ssl_verify=False, logger=False)
+    with pytest.raises(ValueError, match="timeout"):
+        socketio.Client(request_timeout=0)  # checked by the builder, at once
 
 
 # -- SimpleClient ---------------------------------------------------------------------------
