@@ -45,7 +45,7 @@ from geventio._cli_common import (
     positive_int,
 )
 from geventio._redact import redact
-from geventio._stats import percentile
+from geventio._stats import percentile, ranked
 
 __all__ = ["Stats", "add_parser", "percentile", "summary"]
 
@@ -284,14 +284,14 @@ def summary(stats: Stats, args: argparse.Namespace) -> str:
         ("clients", f"{len(connects)} connected / {stats.asked} asked"),
         (
             "connect",
-            f"p50 {_ms(percentile(connects, 0.5))}   p99 {_ms(percentile(connects, 0.99))}   "
+            f"p50 {_ms(ranked(connects, 0.5))}   p99 {_ms(ranked(connects, 0.99))}   "
             f"{_per_second(len(connects), connect_span)} connects/s",
         ),
         ("duration", f"{measured:.2f} s" + ("  (interrupted)" if stats.interrupted else "")),
         ("round trips", f"{len(trips)} total   {_per_second(len(trips), measured)} /s"),
         (
             "round trip time",
-            f"p50 {_ms(percentile(trips, 0.5))}   p99 {_ms(percentile(trips, 0.99))}   "
+            f"p50 {_ms(ranked(trips, 0.5))}   p99 {_ms(ranked(trips, 0.99))}   "
             f"max {_ms(trips[-1] if trips else math.nan)}",
         ),
         ("errors", str(errors)),

@@ -92,7 +92,7 @@ class CookieJar:
             try:
                 changed = self._store(endpoint, header, now) or changed
             except Exception:  # a Set-Cookie never breaks the request: it is ignored
-                logger.debug("ignored a Set-Cookie that could not be parsed")
+                logger.debug("ignored a Set-Cookie that could not be parsed", exc_info=True)
         if changed:
             self._forget()
 

@@ -113,10 +113,6 @@ class Dispatcher:
         if self._greenlet is not None:
             self._greenlet.join(timeout)
 
-    def kill(self) -> None:
-        if self._greenlet is not None:
-            self._greenlet.kill()
-
     def _run(self) -> None:
         while True:
             try:

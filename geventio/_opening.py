@@ -139,7 +139,7 @@ def first_frame(ws: WebSocketTransport, conn: Connection, timeout: float) -> lis
     first = ws.recv(timeout, connecting=True)
     if first is None:
         raise ConnectError("the server closed the WebSocket before the open packet")
-    return conn.receive_frame(first, time.monotonic())
+    return conn.receive_frame(first, monotonic())
 
 
 def probe(

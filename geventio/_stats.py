@@ -10,17 +10,18 @@ measurement. Imports nothing but the standard library (:mod:`math`).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-__all__ = ["percentile"]
+__all__ = ["percentile", "ranked"]
 
 
 def percentile(values: Iterable[float], q: float) -> float:
-    """The nearest-rank ``q`` percentile (``0 < q <= 1``) of ``values``; nan when empty.
+    """The nearest-rank ``q`` percentile (``0 < q <= 1``) of ``values``; nan when empty."""
+    return ranked(sorted(values), q)
 
-    ``values`` need not be sorted (sorting sorted values costs one pass).
-    """
-    ordered = sorted(values)
+
+def ranked(ordered: Sequence[float], q: float) -> float:
+    """:func:`percentile` of values already sorted (no copy)."""
     if not ordered:
         return math.nan
     return float(ordered[max(0, math.ceil(q * len(ordered)) - 1)])
