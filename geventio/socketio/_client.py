@@ -116,7 +116,7 @@ class Client(HandlerRegistry):
         self.socketio_path = "socket.io"
         self._wait_timeout: float = 1
         self._session: Session | None = None
-        self._runner: Runner | None = None
+        self._runner: Runner[Session] | None = None
         self._reconnector: gevent.Greenlet[Any, Any] | None = None
         self._abort = gevent.event.Event()
         self._down = gevent.event.Event()  # DOWN: no session and no reconnection pending

@@ -18,10 +18,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, overload
-
-if TYPE_CHECKING:
-    from geventio.socketio._client import Client
+from typing import Any, Protocol, TypeVar, overload
 
 __all__ = ["ClientNamespace", "HandlerRegistry", "Handlers"]
 
@@ -39,6 +36,29 @@ def takes_argument(handler: Callable[..., Any]) -> bool:
     return any(p.kind is inspect.Parameter.VAR_POSITIONAL or p.kind in kinds for p in parameters)
 
 
+class NamespaceClient(Protocol):
+    """What a :class:`ClientNamespace` calls on its client (:class:`~geventio.socketio.Client`):
+    named here so that this module needs no import of the client's."""
+
+    def emit(
+        self,
+        event: str,
+        data: Any = None,
+        namespace: str | None = None,
+        callback: Callable[..., Any] | None = None,
+    ) -> None: ...
+
+    def send(
+        self, data: Any, namespace: str | None = None, callback: Callable[..., Any] | None = None
+    ) -> None: ...
+
+    def call(
+        self, event: str, data: Any = None, namespace: str | None = None, timeout: float = 60
+    ) -> Any: ...
+
+    def disconnect(self) -> None: ...
+
+
 class ClientNamespace:
     """Handlers of one namespace as methods ``on_<event>``; register with
     :meth:`Client.register_namespace`.
@@ -50,7 +70,9 @@ class ClientNamespace:
 
     def __init__(self, namespace: str | None = None) -> None:
         self.namespace = namespace or "/"
-        self.client: Client | None = None
+        #: The :class:`~geventio.socketio.Client` this namespace is registered with (``Any`` as in
+        #: python-socketio: any of its methods may be called).
+        self.client: Any = None
 
     def _set_client(self, client: Any) -> None:
         self.client = client
@@ -71,10 +93,11 @@ class ClientNamespace:
             args = args[:-1]
         return handler(*args)
 
-    def _client(self) -> Client:
+    def _client(self) -> NamespaceClient:
         if self.client is None:
             raise RuntimeError("this namespace is not registered with a client")
-        return self.client
+        client: NamespaceClient = self.client
+        return client
 
     def emit(
         self,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Generic, TypeVar
 
 import gevent
 import gevent.event
@@ -19,9 +19,6 @@ import gevent.event
 from geventio._mailbox import IDLE_EXIT as DISPATCHER_IDLE_EXIT
 from geventio.socketio._handlers import Handlers
 from geventio.socketio._state import Received
-
-if TYPE_CHECKING:
-    from geventio.socketio._session import Session
 
 __all__ = ["Runner"]
 
@@ -33,11 +30,11 @@ _STOP: Any = object()
 IDLE_EXIT = DISPATCHER_IDLE_EXIT
 #: ``on_error(event, namespace, exc)``: a handler raised.
 ErrorHook = Callable[[str, str, BaseException], Any]
-#: ``ack(session, event, result)``: send the ack of ``event`` with its handler's ``result``.
-AckHook = Callable[["Session", Received, Any], Any]
+#: The session an event came in on: the runner only hands it back to the ack hook.
+S = TypeVar("S")
 
 
-class Runner:
+class Runner(Generic[S]):
     """Runs queued handler calls one after the other in a greenlet of its own, started by the
     first call queued and ended after :data:`IDLE_EXIT` seconds without any.
 
@@ -46,12 +43,17 @@ class Runner:
 
     :param handlers: where the handlers are found.
     :param on_error: called for a handler that raised; the next call runs.
-    :param ack: sends the ack of an event whose handler returned.
+    :param ack: ``ack(session, event, result)`` sends the ack of an event whose handler
+        returned ``result``, on the session the event came in on.
     :param size: how many calls may wait before queuing blocks.
     """
 
     def __init__(
-        self, handlers: Handlers, on_error: ErrorHook, ack: AckHook, size: int = 1024
+        self,
+        handlers: Handlers,
+        on_error: ErrorHook,
+        ack: Callable[[S, Received, Any], Any],
+        size: int = 1024,
     ) -> None:
         self._handlers = handlers
         self._on_error = on_error
@@ -72,7 +74,7 @@ class Runner:
         call = self._handlers.call
         self._put(self._guarded, (event, namespace, call, event, namespace, *args), force)
 
-    def event(self, session: Session, event: Received) -> None:
+    def event(self, session: S, event: Received) -> None:
         """Queue the handler of an event the server sent, and its ack if one is asked for."""
         self._put(self._event, (session, event), self.waiting > 0)
 
@@ -149,7 +151,7 @@ class Runner:
                 return
             fn(*args)
 
-    def _event(self, session: Session, event: Received) -> None:
+    def _event(self, session: S, event: Received) -> None:
         call = self._handlers.call
         result = self._guarded(event.event, event.namespace, call, event.event, event.namespace,
                                *event.args)  # fmt: skip

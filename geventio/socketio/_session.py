@@ -101,7 +101,7 @@ class Session:
     def __init__(
         self,
         max_attachment_bytes: int,
-        runner: Runner,
+        runner: Runner[Session],
         on_end: Callable[[Session, CloseReason], Any],
     ) -> None:
         self.proto = Protocol(max_attachment_bytes)

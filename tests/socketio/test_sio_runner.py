@@ -14,14 +14,14 @@ from geventio.socketio._handlers import Handlers
 from geventio.socketio._runner import Runner
 
 
-def make(size: int = 4) -> tuple[Runner, Handlers, list[Any]]:
+def make(size: int = 4) -> tuple[Runner[Any], Handlers, list[Any]]:
     handlers = Handlers()
     errors: list[Any] = []
     runner = Runner(handlers, lambda event, ns, exc: errors.append((event, ns, exc)), print, size)
     return runner, handlers, errors
 
 
-def greenlet_of(runner: Runner) -> Any:
+def greenlet_of(runner: Runner[Any]) -> Any:
     """The runner's greenlet, read anew (mypy keeps an attribute narrowed across calls)."""
     return runner._greenlet
 
