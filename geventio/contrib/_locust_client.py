@@ -31,6 +31,7 @@ __all__ = [
     "Data",
     "LocustClient",
     "Message",
+    "Samples",
     "message_size",
     "no_context",
 ]
@@ -58,6 +59,52 @@ perf_counter = time.perf_counter
 def no_context() -> dict[str, Any]:
     """The default ``context``: a new empty dict, as Locust's ``User.context()`` returns."""
     return {}
+
+
+class Samples:
+    """Fires Locust's ``request`` event, one sample per call, with the ``context`` of that moment.
+
+    :param request_event: Locust's ``environment.events.request`` (anything with ``fire``).
+    :param context: makes each sample's ``context``.
+    """
+
+    def __init__(self, request_event: EventHook, context: Context = no_context) -> None:
+        self._fire: Callable[..., Any] = request_event.fire
+        self._context = context
+
+    def sample(
+        self,
+        request_type: str,
+        name: str,
+        response_time: float,
+        response_length: int,
+        exception: BaseException | None,  # a Socket.IO handler may raise gevent.Timeout
+        **more: Any,
+    ) -> None:
+        """One sample: ``response_time`` in milliseconds; ``more`` goes to the event as is."""
+        self._fire(
+            request_type=request_type,
+            name=name,
+            response_time=response_time,
+            response_length=response_length,
+            exception=exception,
+            context=self._context(),
+            **more,
+        )
+
+    def timed(
+        self,
+        request_type: str,
+        name: str,
+        started: float,
+        start_time: float,
+        *,
+        size: int = 0,
+        error: BaseException | None = None,
+    ) -> None:
+        """A sample of what began at ``started`` (``perf_counter``) and ``start_time`` (epoch)."""
+        elapsed = (perf_counter() - started) * 1000
+        self.sample(request_type, name, elapsed, size, error, start_time=start_time)
 
 
 def message_size(data: Data) -> int:
@@ -100,8 +147,7 @@ class LocustClient:
         """Use :meth:`connect` instead: this makes a client with no session yet."""
         if inbox_size <= 0:
             raise ValueError("inbox_size must be positive")
-        self._fire_event: Callable[..., Any] = request_event.fire
-        self._context = context
+        self._samples = Samples(request_event, context)
         self._raw: Client | None = None
         self._pending: list[_Pending] = []
         self._inbox: deque[Message] = deque(maxlen=inbox_size)
@@ -151,9 +197,9 @@ class LocustClient:
         try:
             raw = build(own)
         except EngineIOError as exc:
-            client._report(CONNECT, name, started, start_time, error=exc)
+            client._samples.timed(CONNECT, name, started, start_time, error=exc)
             raise
-        client._report(CONNECT, name, started, start_time)
+        client._samples.timed(CONNECT, name, started, start_time)
         client._raw = raw
         if client._reason is not None:  # closed before build() returned
             client._report_close()
@@ -217,9 +263,9 @@ class LocustClient:
         try:
             self.raw.send(data)
         except ConnectionClosed as exc:
-            self._report(SEND, name, started, start_time, size=size, error=exc)
+            self._samples.timed(SEND, name, started, start_time, size=size, error=exc)
             return False
-        self._report(SEND, name, started, start_time, size=size)
+        self._samples.timed(SEND, name, started, start_time, size=size)
         return True
 
     def request(
@@ -309,9 +355,11 @@ class LocustClient:
                 self._withdraw(pending)
                 pending.reply = data
                 pending.done.set()
-                self._report(CALL, pending.name, pending.started, pending.start_time, size=size)
+                self._samples.timed(
+                    CALL, pending.name, pending.started, pending.start_time, size=size
+                )
                 return
-        self._fire(RECEIVE, "message", 0, size, None)
+        self._samples.sample(RECEIVE, "message", 0, size, None)
         self._inbox.append(data)
         self._ready.set()
 
@@ -334,7 +382,7 @@ class LocustClient:
         if reason is None or reason is CloseReason.CLIENT_DISCONNECT:
             return
         error: Exception = self._error or ConnectionClosed(reason)
-        self._fire(CONNECT, "close", 0, 0, error)
+        self._samples.sample(CONNECT, "close", 0, 0, error)
 
     def _withdraw(self, pending: _Pending) -> None:
         with contextlib.suppress(ValueError):
@@ -346,37 +394,4 @@ class LocustClient:
             return
         self._withdraw(pending)
         pending.done.set()
-        self._report(CALL, pending.name, pending.started, pending.start_time, error=error)
-
-    def _report(
-        self,
-        request_type: str,
-        name: str,
-        started: float,
-        start_time: float,
-        *,
-        size: int = 0,
-        error: Exception | None = None,
-    ) -> None:
-        elapsed = (perf_counter() - started) * 1000
-        self._fire(request_type, name, elapsed, size, error, start_time=start_time)
-
-    def _fire(
-        self,
-        request_type: str,
-        name: str,
-        response_time: float,
-        response_length: int,
-        exception: Exception | None,
-        **more: Any,
-    ) -> None:
-        """Fire Locust's ``request`` event: one sample, with the ``context`` of this moment."""
-        self._fire_event(
-            request_type=request_type,
-            name=name,
-            response_time=response_time,
-            response_length=response_length,
-            exception=exception,
-            context=self._context(),
-            **more,
-        )
+        self._samples.timed(CALL, pending.name, pending.started, pending.start_time, error=error)

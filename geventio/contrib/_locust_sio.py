@@ -20,6 +20,7 @@ from geventio.contrib._locust_client import (
     CONNECT,
     RECEIVE,
     Context,
+    Samples,
     message_size,
     no_context,
 )
@@ -82,8 +83,7 @@ class SocketIOClient(Client):
         """
         super().__init__(*args, **kwargs)
         self.request_event = request_event
-        self._request_fire: Callable[..., Any] = request_event.fire
-        self._sample_context = context
+        self._samples = Samples(request_event, context)
         #: bytes sent so far by each greenlet inside :meth:`emit` or :meth:`send`
         self._sent_bytes: dict[Any, int] = {}
 
@@ -101,9 +101,9 @@ class SocketIOClient(Client):
         try:
             super().connect(*args, **kwargs)
         except Exception as exc:
-            self._timed_sample(CONNECT, "connect", started, start_time, error=exc)
+            self._samples.timed(CONNECT, "connect", started, start_time, error=exc)
             raise
-        self._timed_sample(CONNECT, "connect", started, start_time)
+        self._samples.timed(CONNECT, "connect", started, start_time)
 
     def emit(
         self,
@@ -173,11 +173,11 @@ class SocketIOClient(Client):
         try:
             reply = super().call(event, data, namespace=namespace, timeout=timeout)
         except SocketIOError as exc:  # bad data raises TypeError or ValueError: no sample
-            self._timed_sample(CALL, str(event), started, start_time, error=exc)
+            self._samples.timed(CALL, str(event), started, start_time, error=exc)
             raise
         elapsed = (perf_counter() - started) * 1000
         size = packet_size(PacketType.ACK, to_arguments(reply), namespace)
-        self._sample(CALL, str(event), elapsed, size, None, start_time=start_time)
+        self._samples.sample(CALL, str(event), elapsed, size, None, start_time=start_time)
         return reply
 
     def on_message(self, event: str, data: Any) -> None:
@@ -189,7 +189,7 @@ class SocketIOClient(Client):
         greenlet: it should not block for long (events wait behind it).
         """
         size = packet_size(PacketType.EVENT, [event, *to_arguments(data)], None)
-        self._sample(RECEIVE, event, 0, size, None)
+        self._samples.sample(RECEIVE, event, 0, size, None)
 
     # -- hooks of geventio.socketio.Client ------------------------------------------------
 
@@ -197,7 +197,7 @@ class SocketIOClient(Client):
         """A handler (or ``on_message``, or an ack callback: ``ack``) raised: a failed ``WSR
         <event>`` sample, instead of an error log (logged at DEBUG level only)."""
         self.logger.debug("the handler of %r in %s raised", event, namespace, exc_info=exc)
-        self._sample(RECEIVE, event, 0, 0, exc)
+        self._samples.sample(RECEIVE, event, 0, 0, exc)
 
     def _send(self, session: Session, messages: list[str | bytes]) -> None:
         """Send as the base class does; count the bytes for the :meth:`emit` under way."""
@@ -224,43 +224,11 @@ class SocketIOClient(Client):
         try:
             super().emit(event, data, namespace=namespace, callback=callback)
         except SocketIOError as exc:  # bad data raises TypeError or ValueError: no sample
-            self._timed_sample(request_type, name, started, start_time, error=exc)
+            self._samples.timed(request_type, name, started, start_time, error=exc)
             raise
         finally:
             size = self._sent_bytes.pop(me)
-        self._timed_sample(request_type, name, started, start_time, size=size)
-
-    def _timed_sample(
-        self,
-        request_type: str,
-        name: str,
-        started: float,
-        start_time: float,
-        *,
-        size: int = 0,
-        error: Exception | None = None,
-    ) -> None:
-        elapsed = (perf_counter() - started) * 1000
-        self._sample(request_type, name, elapsed, size, error, start_time=start_time)
-
-    def _sample(
-        self,
-        request_type: str,
-        name: str,
-        response_time: float,
-        response_length: int,
-        exception: BaseException | None,  # a handler may raise gevent.Timeout
-        **more: Any,
-    ) -> None:
-        self._request_fire(
-            request_type=request_type,
-            name=name,
-            response_time=response_time,
-            response_length=response_length,
-            exception=exception,
-            context=self._sample_context(),
-            **more,
-        )
+        self._samples.timed(request_type, name, started, start_time, size=size)
 
 
 class SocketIOUser(User):
