@@ -19,8 +19,9 @@ from servers import (
 )
 from servers._cache import SessionServers, start_failure
 
-# Every test fails on an error reaching the gevent hub or a client greenlet left alive.
-pytest_plugins = ["client_checks", "faultkit"]
+# Every test fails on an error reaching the gevent hub or a client greenlet left alive; the
+# Socket.IO servers' fixtures (sio_server, sio_server_factory, ...) are in servers.sio_fixtures.
+pytest_plugins = ["client_checks", "faultkit", "servers.sio_fixtures"]
 
 
 _PROXY_VARIABLES = ("http_proxy", "https_proxy", "no_proxy", "all_proxy")

@@ -1,8 +1,8 @@
 """Proxies that misbehave: silent, not HTTP, hanging up, talking too early, refusing.
 
 A scripted proxy (``dummyserver``) plays each fault; the real proxy (``proxy.py``) is tested in
-``tests/test_proxy.py``. Every ``build*`` raises a typed error within its bound and leaves no
-socket or greenlet behind.
+``tests/integration/test_proxy.py``. Every ``build*`` raises a typed error within its bound and
+leaves no socket or greenlet behind.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import gevent
 import pytest
 from faultkit import Bound
+from faultproxy import FaultProxy
 from helpers import MODES, Mode, build, wait_until
-from proxy import FaultProxy
 from servers import ServerFactory, ServerKind
 
 import geventio

@@ -14,8 +14,8 @@ from typing import Any
 import gevent
 import pytest
 from faultkit import Bound
+from faultproxy import FaultProxy, Record
 from helpers import spawn_catching, wait_until
-from proxy import FaultProxy, Record
 from servers import ServerHandle
 
 import geventio

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from helpers import LineReader, free_port, stop_process
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "locustfile.py"
 LOCUST = [sys.executable, "-m", "locust"]
 SERVE = [sys.executable, "-m", "geventio", "serve", "--port", "0"]

@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import servers._sio_runner
 import socketio
 import urllib3
 import websocket
+
+import servers._sio_runner
 from servers import (
     SIO_SERVER_KINDS,
     NodeSetupError,

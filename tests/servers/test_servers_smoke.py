@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import servers._runner
 import trustme
 import urllib3
+
+import servers._runner
 from servers import NodeSetupError, ServerFactory, ServerHandle, ServerKind, start_server
 
 SEP = "\x1e"

@@ -37,7 +37,7 @@ from wsproto.events import (
 import geventio
 from geventio.contrib.server import start_server, url_of
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def load_example(name: str, module_name: str | None = None) -> ModuleType:
