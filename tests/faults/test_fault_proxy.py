@@ -11,11 +11,11 @@ import time
 from collections.abc import Callable
 
 import pytest
-from dummyserver import Conn, Server, polling_script
-from faultkit import Bound
 
 import geventio
 from geventio import ConnectError, ConnectTimeout
+from tests.faultkit import Bound
+from tests.faults.dummyserver import Conn, Server, polling_script
 
 TIMEOUT = 0.3
 TUNNELLED = ["build_websocket", "https_polling"]

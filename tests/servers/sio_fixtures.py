@@ -9,9 +9,8 @@
   server, stopped after the test. ``port=<a former server's port>`` starts a server on that
   port again; ``handle.restart()`` does the same in place (for reconnection tests).
 
-The fixtures live here, next to the servers they start, and reach every test through
-``pytest_plugins`` in ``tests/conftest.py`` (one conftest: a second module named ``conftest``
-is a mypy error).
+The fixtures live here, next to the servers they start; ``tests/conftest.py`` loads this module
+as a plugin (``pytest_plugins``), so that every test folder can use them.
 """
 
 from __future__ import annotations

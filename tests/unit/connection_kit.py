@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from helpers import decode_all
 from hypothesis import settings
 
 from geventio import ProtocolError
@@ -25,6 +24,7 @@ from geventio._connection import (
 from geventio._handshake import Handshake
 from geventio._packet import Packet, PacketId
 from geventio._reason import CloseReason
+from tests.helpers import decode_all
 
 FAST = settings(database=None, max_examples=150, deadline=None)
 SEPARATOR_B = b"\x1e"

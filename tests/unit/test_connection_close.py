@@ -5,19 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from connection_kit import (
-    OPEN_PAYLOAD,
-    SPAN,
-    M,
-    drain,
-    drain_posts,
-    flushed,
-    has_output,
-    opened,
-    opened_ws,
-    single_error,
-    state,
-)
 
 from geventio import ConnectionClosed, TransportError
 from geventio._connection import (
@@ -30,6 +17,19 @@ from geventio._connection import (
 )
 from geventio._packet import Packet, PacketId
 from geventio._reason import CloseReason
+from tests.unit.connection_kit import (
+    OPEN_PAYLOAD,
+    SPAN,
+    M,
+    drain,
+    drain_posts,
+    flushed,
+    has_output,
+    opened,
+    opened_ws,
+    single_error,
+    state,
+)
 
 # -- closing -----------------------------------------------------------------------------------
 

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from connection_kit import (
+
+from geventio._connection import (
+    Closed,
+    PacketReceived,
+    State,
+)
+from geventio._packet import Packet, PacketId
+from geventio._reason import CloseReason
+from tests.unit.connection_kit import (
     SPAN,
     M,
     drain,
@@ -13,14 +21,6 @@ from connection_kit import (
     opened_ws,
     state,
 )
-
-from geventio._connection import (
-    Closed,
-    PacketReceived,
-    State,
-)
-from geventio._packet import Packet, PacketId
-from geventio._reason import CloseReason
 
 # -- heartbeat ---------------------------------------------------------------------------------
 

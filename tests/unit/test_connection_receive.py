@@ -5,7 +5,21 @@ or tolerated packets (the sans-IO session driven with explicit ``now`` values).
 from __future__ import annotations
 
 import pytest
-from connection_kit import (
+
+from geventio import ProtocolError
+from geventio._connection import (
+    Closed,
+    Connection,
+    MessageReceived,
+    Opened,
+    PacketReceived,
+    State,
+    Upgrade,
+)
+from geventio._packet import Packet, PacketId
+from geventio._reason import CloseReason
+from tests.helpers import decode_all
+from tests.unit.connection_kit import (
     HANDSHAKE,
     OPEN_PAYLOAD,
     SEPARATOR_B,
@@ -20,20 +34,6 @@ from connection_kit import (
     transport,
     upgrade,
 )
-from helpers import decode_all
-
-from geventio import ProtocolError
-from geventio._connection import (
-    Closed,
-    Connection,
-    MessageReceived,
-    Opened,
-    PacketReceived,
-    State,
-    Upgrade,
-)
-from geventio._packet import Packet, PacketId
-from geventio._reason import CloseReason
 
 # -- opening -----------------------------------------------------------------------------------
 

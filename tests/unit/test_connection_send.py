@@ -5,7 +5,15 @@ queued bytes behind the client's send backpressure.
 from __future__ import annotations
 
 import pytest
-from connection_kit import (
+from hypothesis import given
+from hypothesis import strategies as st
+
+from geventio._connection import (
+    Connection,
+)
+from geventio._packet import Packet, PacketId
+from tests.helpers import decode_all
+from tests.unit.connection_kit import (
     FAST,
     OPEN_PAYLOAD,
     M,
@@ -17,14 +25,6 @@ from connection_kit import (
     opened,
     opened_ws,
 )
-from helpers import decode_all
-from hypothesis import given
-from hypothesis import strategies as st
-
-from geventio._connection import (
-    Connection,
-)
-from geventio._packet import Packet, PacketId
 
 # -- polling output ----------------------------------------------------------------------------
 

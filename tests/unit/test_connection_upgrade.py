@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from connection_kit import (
+
+from geventio import ProtocolError
+from geventio._connection import (
+    Connection,
+    Frame,
+    State,
+    Upgrade,
+)
+from geventio._packet import Packet, PacketId, decode_binary, decode_text
+from tests.unit.connection_kit import (
     SPAN,
     M,
     drain,
@@ -16,15 +25,6 @@ from connection_kit import (
     transport,
     upgrade,
 )
-
-from geventio import ProtocolError
-from geventio._connection import (
-    Connection,
-    Frame,
-    State,
-    Upgrade,
-)
-from geventio._packet import Packet, PacketId, decode_binary, decode_text
 
 # -- upgrade -----------------------------------------------------------------------------------
 
