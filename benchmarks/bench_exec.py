@@ -26,10 +26,12 @@ from typing import Any, TypeAlias
 from bench_plan import IMPLS, Row
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "faults")]
+# run.py's one sys.path edit for the test suite's helpers: the repository root, so that they are
+# imported by their full names (tests.servers, tests.faults.procstats)
+sys.path.insert(0, str(ROOT))
 
-from procstats import proc_cpu_seconds, raise_nofile  # noqa: E402
-from servers import ServerHandle, SioServerHandle, start_server, start_sio_server  # noqa: E402
+from tests.faults.procstats import proc_cpu_seconds, raise_nofile  # noqa: E402
+from tests.servers import ServerHandle, SioServerHandle, start_server, start_sio_server  # noqa: E402
 
 NODE_MODULES = ROOT / "tests" / "node" / "node_modules"
 

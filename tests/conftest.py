@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from typing import Any, cast
 
 import pytest
-from servers import (
+
+from tests.servers import (
     SERVER_KINDS,
     ServerFactory,
     ServerHandle,
@@ -17,10 +18,11 @@ from servers import (
     start_server,
     start_server_with,
 )
-from servers._cache import SessionServers, start_failure
+from tests.servers._cache import SessionServers, start_failure
 
-# Every test fails on an error reaching the gevent hub or a client greenlet left alive.
-pytest_plugins = ["client_checks", "faultkit"]
+# Every test fails on an error reaching the gevent hub or a client greenlet left alive; the
+# Socket.IO servers' fixtures (sio_server, sio_server_factory, ...): tests.servers.sio_fixtures.
+pytest_plugins = ["tests.client_checks", "tests.faultkit", "tests.servers.sio_fixtures"]
 
 
 _PROXY_VARIABLES = ("http_proxy", "https_proxy", "no_proxy", "all_proxy")

@@ -1,7 +1,7 @@
 """The fault suite's own checks: a stated time bound per case, and no socket left open.
 
 Every fault test states what the client must do in its docstring's first line and measures the
-failure with the ``bound`` fixture (``from faultkit import Bound``)::
+failure with the ``bound`` fixture (``from tests.faultkit import Bound``)::
 
     def test_refused_port(bound: Bound) -> None:
         \"\"\"A refused port: ConnectError.\"\"\"

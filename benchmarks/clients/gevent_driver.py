@@ -29,9 +29,10 @@ from typing import Any, Protocol
 import gevent
 import gevent.pool
 
-# the measuring helpers shared with the soak script (standard library only)
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "faults"))
-from procstats import own_cpu_seconds, percentile, proc_status, raise_nofile
+# The workers' one sys.path edit: the repository root, so that the measuring helpers shared with
+# the soak script (standard library only) are imported by their full name, tests.faults.procstats.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.faults.procstats import own_cpu_seconds, percentile, proc_status, raise_nofile
 
 SCENARIOS = ("latency", "throughput", "flood", "connect", "idle")
 TRANSPORTS = ("websocket", "polling", "upgrade")  # upgrade: polling handshake, then WebSocket

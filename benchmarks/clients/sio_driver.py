@@ -22,7 +22,9 @@ import gevent
 import gevent.event
 import gevent_driver
 from gevent_driver import TEXT_CHAR, WARMUP, BenchError, Options, run_idle
-from procstats import own_cpu_seconds, percentile  # on sys.path once gevent_driver is imported
+
+# importable once gevent_driver (above) has put the repository root on sys.path
+from tests.faults.procstats import own_cpu_seconds, percentile
 
 
 @dataclass

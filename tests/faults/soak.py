@@ -35,12 +35,18 @@ from typing import Any
 import gevent
 import gevent.pool
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/: the servers package
-from procstats import own_cpu_seconds, percentile, proc_cpu_seconds, proc_status, raise_nofile
-from servers import ServerHandle, start_server
-
+# run as a script: the repository root, so that the test helpers have their full names (tests.*)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import geventio
 from geventio import CloseReason, ConnectionClosed, Packet, PacketId
+from tests.faults.procstats import (
+    own_cpu_seconds,
+    percentile,
+    proc_cpu_seconds,
+    proc_status,
+    raise_nofile,
+)
+from tests.servers import ServerHandle, start_server
 
 ECHO_TIMEOUT = 5.0
 SEND_EVERY = 1.0

@@ -6,13 +6,13 @@ import time
 
 import gevent
 import pytest
-from dummyserver import Conn, frame, open_packet, websocket_script
-from faultkit import Bound
-from helpers import spawn_catching
-from servers import ServerFactory, ServerKind
 
 import geventio
 from geventio import CloseReason, ConnectionClosed
+from tests.faultkit import Bound
+from tests.faults.dummyserver import Conn, frame, open_packet, websocket_script
+from tests.helpers import spawn_catching
+from tests.servers import ServerFactory, ServerKind
 
 CHUNK = 64 * 1024
 ATTEMPTED = 3200  # 200 MiB, if nothing pushed back

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from dummyserver import OPEN, polling_script
-from faultkit import Bound
 
 import geventio
 from geventio import CloseReason
 from geventio._payload import SEPARATOR
+from tests.faultkit import Bound
+from tests.faults.dummyserver import OPEN, polling_script
 
 
 class FalsyRecorder:

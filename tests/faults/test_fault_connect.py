@@ -11,13 +11,20 @@ import json
 from collections.abc import Callable
 
 import pytest
-from dummyserver import Conn, Server, frame, open_packet, polling_script, websocket_script
-from faultkit import Bound
-from helpers import free_port
-from servers import ServerFactory, ServerHandle, ServerKind
 
 import geventio
 from geventio import ConnectError, ConnectTimeout, ProtocolError
+from tests.faultkit import Bound
+from tests.faults.dummyserver import (
+    Conn,
+    Server,
+    frame,
+    open_packet,
+    polling_script,
+    websocket_script,
+)
+from tests.helpers import free_port
+from tests.servers import ServerFactory, ServerHandle, ServerKind
 
 METHODS = ["build", "build_polling", "build_websocket"]
 TIMEOUT = 0.3  # for the cases that end in ConnectTimeout

@@ -12,14 +12,14 @@ import ssl
 
 import pytest
 import trustme
-from dummyserver import Request, Server, cookie_script
-from faultkit import Bound
-from helpers import wait_until
 
 import geventio
 from geventio._cookies import CookieJar
 from geventio._transports.websocket import WebSocketTransport
 from geventio._url import parse_url
+from tests.faultkit import Bound
+from tests.faults.dummyserver import Request, Server, cookie_script
+from tests.helpers import wait_until
 
 PAST = "Thu, 01 Jan 1970 00:00:00 GMT"
 #: id: (Set-Cookie lines of the handshake, the Cookie header expected back over http)

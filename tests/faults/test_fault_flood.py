@@ -16,13 +16,20 @@ from contextlib import suppress
 
 import gevent
 import pytest
-from dummyserver import Conn, Server, frame, open_packet, polling_script, websocket_script
-from faultkit import Bound
-from helpers import raw_websocket
-from procstats import proc_status
 
 import geventio
 from geventio import CloseReason, ConnectionClosed, EngineIOError, ProtocolError
+from tests.faultkit import Bound
+from tests.faults.dummyserver import (
+    Conn,
+    Server,
+    frame,
+    open_packet,
+    polling_script,
+    websocket_script,
+)
+from tests.faults.procstats import proc_status
+from tests.helpers import raw_websocket
 
 MAX_GAP = 0.3  # seconds between two ticks of a 10 ms ticker
 MAX_GROWTH = 64 << 20  # bytes of RSS (peak) over the RSS before the flood

@@ -1,15 +1,14 @@
 """Fuzz of what the server controls: every byte a GET body or a frame can hold, in any state.
 
-The decoders alone are fuzzed in tests/test_packet.py and tests/test_payload.py (they raise only
-ProtocolError, and round trips are exact); here the whole session core is: it never raises on
-input, closes exactly once with a typed error, and delivers what came before the fault.
+The decoders alone are fuzzed in tests/unit/test_packet.py and tests/unit/test_payload.py (they
+raise only ProtocolError, and round trips are exact); here the whole session core is: it never
+raises on input, closes exactly once with a typed error, and delivers what came before the fault.
 """
 
 from __future__ import annotations
 
 import json
 
-from helpers import decode_prefix
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +17,7 @@ from geventio._connection import Closed, Connection, Event, MessageReceived, Ope
 from geventio._packet import Packet, PacketId
 from geventio._payload import SEPARATOR, encode_payload
 from geventio._reason import CloseReason
+from tests.helpers import decode_prefix
 
 FUZZ = settings(database=None, max_examples=300, deadline=None)
 

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 import pytest
-from dummyserver import OPEN, Server, frame, polling_script, websocket_script
-from faultkit import Bound
 
 import geventio
+from tests.faultkit import Bound
+from tests.faults.dummyserver import OPEN, Server, frame, polling_script, websocket_script
 
 METHODS = ["build_polling", "build_websocket"]
 SCRIPTS: dict[str, Callable[[], AbstractContextManager[Server]]] = {

@@ -24,14 +24,14 @@ from typing import Any
 
 import gevent
 import pytest
-from dummyserver import Conn, Server, frame, http_chunk, open_packet
-from faultkit import Bound
-from helpers import wait_until
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import geventio
 from geventio import CloseReason, ConnectError, EngineIOError, ProtocolError, TransportError
+from tests.faultkit import Bound
+from tests.faults.dummyserver import Conn, Server, frame, http_chunk, open_packet
+from tests.helpers import wait_until
 
 FUZZ = settings(
     database=None,

@@ -20,11 +20,11 @@ from typing import Any, Literal
 import gevent
 import gevent.queue
 import pytest
-from faultkit import Bound
 from gevent.hub import RawGreenlet  # greenlet.greenlet (greenlet ships no type stubs)
-from servers import ServerHandle
 
 import geventio
+from tests.faultkit import Bound
+from tests.servers import ServerHandle
 
 BuildMode = Literal["build", "build_polling", "build_websocket"]
 BUILD_MODES: tuple[BuildMode, ...] = ("build", "build_polling", "build_websocket")

@@ -6,12 +6,12 @@ import logging
 
 import gevent
 import pytest
-from faultkit import Bound
-from helpers import MODES, Mode, build, receive_all, spawn_catching, wait_until
-from servers import ServerHandle
 
 import geventio
 from geventio import CloseReason, ConnectError, ConnectionClosed, Packet, PacketId
+from tests.faultkit import Bound
+from tests.helpers import MODES, Mode, build, receive_all, spawn_catching, wait_until
+from tests.servers import ServerHandle
 
 
 @pytest.fixture(params=MODES)

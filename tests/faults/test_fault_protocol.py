@@ -13,7 +13,11 @@ from contextlib import AbstractContextManager
 from typing import Literal
 
 import pytest
-from dummyserver import (
+
+import geventio
+from geventio import CloseReason, ConnectionClosed, EngineIOError, ProtocolError, TransportError
+from tests.faultkit import Bound
+from tests.faults.dummyserver import (
     CHUNK,
     OPEN,
     Conn,
@@ -24,10 +28,6 @@ from dummyserver import (
     polling_script,
     websocket_script,
 )
-from faultkit import Bound
-
-import geventio
-from geventio import CloseReason, ConnectionClosed, EngineIOError, ProtocolError, TransportError
 
 Transport = Literal["polling", "websocket"]
 TEXT, BINARY, CONTINUATION = 0x1, 0x2, 0x0

@@ -1,8 +1,8 @@
 """Proxies that misbehave: silent, not HTTP, hanging up, talking too early, refusing.
 
 A scripted proxy (``dummyserver``) plays each fault; the real proxy (``proxy.py``) is tested in
-``tests/test_proxy.py``. Every ``build*`` raises a typed error within its bound and leaves no
-socket or greenlet behind.
+``tests/integration/test_proxy.py``. Every ``build*`` raises a typed error within its bound and
+leaves no socket or greenlet behind.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import time
 from collections.abc import Callable
 
 import pytest
-from dummyserver import Conn, Server, polling_script
-from faultkit import Bound
 
 import geventio
 from geventio import ConnectError, ConnectTimeout
+from tests.faultkit import Bound
+from tests.faults.dummyserver import Conn, Server, polling_script
 
 TIMEOUT = 0.3
 TUNNELLED = ["build_websocket", "https_polling"]

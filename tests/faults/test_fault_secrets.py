@@ -16,13 +16,13 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
-from dummyserver import Conn, Server, cookie_script, polling_script
-from faultkit import Bound
-from helpers import free_port
 
 import geventio
 from geventio import ConnectError, EngineIOError
 from geventio._options import Options
+from tests.faultkit import Bound
+from tests.faults.dummyserver import Conn, Server, cookie_script, polling_script
+from tests.helpers import free_port
 
 MARKER = "s3cret"
 USER_PASSWORD = "url-pa55/w@rd:s3cret"

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 
 import gevent
 import pytest
-from faultkit import Bound
-from helpers import MODES, Mode, build, wait_until
-from proxy import FaultProxy
-from servers import ServerFactory, ServerKind
 
 import geventio
 from geventio import CloseReason, ConnectionClosed, TransportError
+from tests.faultkit import Bound
+from tests.faults.faultproxy import FaultProxy
+from tests.helpers import MODES, Mode, build, wait_until
+from tests.servers import ServerFactory, ServerKind
 
 KINDS: list[ServerKind] = ["python", "node"]
 # How long a dead transport may take to close the client: the kernel ends the sockets of a killed

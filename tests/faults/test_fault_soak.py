@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faultkit import Bound
+
+from tests.faultkit import Bound
 
 SOAK = Path(__file__).resolve().parent / "soak.py"
 CLIENTS = 200

@@ -14,10 +14,10 @@ from contextlib import contextmanager
 
 import gevent
 import pytest
-from dummyserver import OPEN, Conn, Server, frame
-from faultkit import Bound
 
 from geventio import socketio
+from tests.faultkit import Bound
+from tests.faults.dummyserver import OPEN, Conn, Server, frame
 
 TEXT, BINARY = 0x1, 0x2
 BEFORE = frame(TEXT, b'42["before",1]')

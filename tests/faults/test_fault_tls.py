@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 import trustme
-from faultkit import Bound
-from helpers import MODES, Mode, build
-from servers import ServerFactory, ServerKind
 
 import geventio
 from geventio import ConnectError
+from tests.faultkit import Bound
+from tests.helpers import MODES, Mode, build
+from tests.servers import ServerFactory, ServerKind
 
 
 @dataclass

@@ -15,14 +15,14 @@ from collections.abc import Callable
 
 import gevent
 import pytest
-from dummyserver import OPEN, Conn, Server, frame_header, open_packet
-from faultkit import Bound
 
 import geventio
 from geventio import CloseReason, ConnectTimeout, TransportError
 from geventio._cookies import CookieJar
 from geventio._transports.polling import PollingTransport
 from geventio._url import parse_url
+from tests.faultkit import Bound
+from tests.faults.dummyserver import OPEN, Conn, Server, frame_header, open_packet
 
 TIMEOUT = 0.5
 BOUND = TIMEOUT + 0.7  # the scheduling slack of a loaded machine

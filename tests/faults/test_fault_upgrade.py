@@ -13,13 +13,13 @@ from typing import Any
 
 import gevent
 import pytest
-from faultkit import Bound
-from helpers import spawn_catching, wait_until
-from proxy import FaultProxy, Record
-from servers import ServerHandle
 
 import geventio
 from geventio import CloseReason, ConnectError
+from tests.faultkit import Bound
+from tests.faults.faultproxy import FaultProxy, Record
+from tests.helpers import spawn_catching, wait_until
+from tests.servers import ServerHandle
 
 # failure name -> FaultProxy options
 FAILURES: dict[str, dict[str, Any]] = {

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import gevent.socket
 import pytest
-from dummyserver import polling_script
-from faultkit import Bound
-from helpers import free_port
 
 from geventio import ConnectError, ConnectTimeout
 from geventio._cookies import CookieJar
 from geventio._transports._errors import DialError
 from geventio._transports.polling import PollingTransport, _HTTPConnection
 from geventio._url import parse_url
+from tests.faultkit import Bound
+from tests.faults.dummyserver import polling_script
+from tests.helpers import free_port
 
 
 def _transport(url: str) -> PollingTransport:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 
 import gevent
-from dummyserver import Conn, websocket_script
-from faultkit import Bound
-from helpers import raw_websocket
+
+from tests.faultkit import Bound
+from tests.faults.dummyserver import Conn, websocket_script
+from tests.helpers import raw_websocket
 
 
 def test_try_send_behind_a_busy_writer_keeps_the_order(bound: Bound) -> None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import math
 
-import procstats
-
 from geventio._stats import percentile
+from tests.faults import procstats
 
 
 def test_procstats_percentile_is_the_nearest_rank_one() -> None:

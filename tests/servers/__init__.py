@@ -8,7 +8,7 @@ programs; this package only exposes the helpers that start them (see
 
 from __future__ import annotations
 
-from servers._runner import (
+from ._runner import (
     SERVER_KINDS,
     NodeSetupError,
     ServerFactory,
@@ -20,7 +20,7 @@ from servers._runner import (
     start_server_with,
     transport_tuple,
 )
-from servers._sio_runner import (
+from ._sio_runner import (
     SIO_SERVER_KINDS,
     SioServerFactory,
     SioServerHandle,

@@ -7,7 +7,7 @@ from typing import Generic, TypeVar
 
 import pytest
 
-from servers._runner import NodeSetupError, ProcessHandle, ServerStartError
+from ._runner import NodeSetupError, ProcessHandle, ServerStartError
 
 K = TypeVar("K")
 H = TypeVar("H", bound=ProcessHandle)

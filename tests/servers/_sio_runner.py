@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, get_args
 
-from servers._runner import (
+from ._runner import (
     HOST,
     NODE_DIR,
     SERVERS_DIR,

@@ -1,4 +1,4 @@
-"""Pytest fixtures for the real Socket.IO test servers (re-exported by tests/socketio/conftest.py).
+"""Pytest fixtures for the real Socket.IO test servers (a plugin of tests/conftest.py).
 
 - ``sio_server``: one default-configured server per kind (``py``: python-socketio, ``flask``:
   Flask-SocketIO, ``node``: Node socket.io), shared by the session; a test using it runs
@@ -9,9 +9,8 @@
   server, stopped after the test. ``port=<a former server's port>`` starts a server on that
   port again; ``handle.restart()`` does the same in place (for reconnection tests).
 
-The fixtures live here, in a module mypy can name, because tests/socketio/ has no
-``__init__.py`` (an ``__init__.py`` there would shadow python-socketio's ``socketio`` for the
-tests) and a second module named ``conftest`` is a mypy error.
+The fixtures live here, next to the servers they start; ``tests/conftest.py`` loads this module
+as a plugin (``pytest_plugins``), so that every test folder can use them.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from typing import Any, cast
 
 import pytest
 
-from servers import (
+from . import (
     SIO_SERVER_KINDS,
     ServerStartError,
     SioServerFactory,
@@ -31,7 +30,7 @@ from servers import (
     start_sio_server,
     start_sio_server_with,
 )
-from servers._cache import SessionServers, start_failure
+from ._cache import SessionServers, start_failure
 
 _SessionSioServers = SessionServers[SioServerKind, SioServerHandle]
 

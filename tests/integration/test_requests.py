@@ -9,10 +9,10 @@ import json
 from typing import Any
 
 import pytest
-from helpers import MODES, Mode, build
-from servers import ServerHandle
 
 import geventio
+from tests.helpers import MODES, Mode, build
+from tests.servers import ServerHandle
 
 
 def _headers_seen(client: geventio.Client) -> dict[str, Any]:

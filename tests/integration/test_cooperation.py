@@ -10,9 +10,9 @@ import time
 
 import gevent
 import gevent.monkey
-from servers import ServerHandle
 
 import geventio
+from tests.servers import ServerHandle
 
 
 def test_a_parked_long_poll_does_not_block_the_hub(server: ServerHandle) -> None:

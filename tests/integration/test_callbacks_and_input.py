@@ -8,12 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from helpers import wait_until
-from servers import ServerHandle
 
 import geventio
 from geventio import CloseReason, Packet, PacketId
 from geventio._connection import Connection
+from tests.helpers import wait_until
+from tests.servers import ServerHandle
 
 
 class FalsyRecorder:

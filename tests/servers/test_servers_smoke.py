@@ -22,10 +22,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import servers._runner
 import trustme
 import urllib3
-from servers import NodeSetupError, ServerFactory, ServerHandle, ServerKind, start_server
+
+from tests.servers import (
+    NodeSetupError,
+    ServerFactory,
+    ServerHandle,
+    ServerKind,
+    _runner,
+    start_server,
+)
 
 SEP = "\x1e"
 TEXT_PLAIN = {"Content-Type": "text/plain;charset=UTF-8"}
@@ -690,6 +697,6 @@ def test_missing_node_modules_fails_clearly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "package.json").write_text('{"dependencies": {"engine.io": "6.6.12"}}')
-    monkeypatch.setattr(servers._runner, "NODE_DIR", tmp_path)
+    monkeypatch.setattr(_runner, "NODE_DIR", tmp_path)
     with pytest.raises(NodeSetupError, match=re.escape("npm ci --prefix tests/node")):
         start_server("node")

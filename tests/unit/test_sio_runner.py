@@ -7,11 +7,11 @@ from typing import Any
 import gevent
 import gevent.event
 import pytest
-from helpers import wait_until
 
 from geventio.socketio import _runner
 from geventio.socketio._handlers import Handlers
 from geventio.socketio._runner import Runner
+from tests.helpers import wait_until
 
 
 def make(size: int = 4) -> tuple[Runner[Any], Handlers, list[Any]]:

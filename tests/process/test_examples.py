@@ -20,9 +20,6 @@ import gevent
 import gevent.monkey
 import gevent.socket
 import pytest
-from client_checks import live_greenlets
-from faultkit import open_sockets
-from helpers import LineReader, free_port, spawn_catching, stop_process, wait_until
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
     AcceptConnection,
@@ -36,8 +33,11 @@ from wsproto.events import (
 
 import geventio
 from geventio.contrib.server import start_server, url_of
+from tests.client_checks import live_greenlets
+from tests.faultkit import open_sockets
+from tests.helpers import LineReader, free_port, spawn_catching, stop_process, wait_until
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def load_example(name: str, module_name: str | None = None) -> ModuleType:
@@ -139,7 +139,7 @@ class Browser:
 
 # examples/locustfile.py and locust_socketio.py are left out: ``import locust`` monkey-patches the
 # whole process. They are run in subprocesses by their own tests instead (test_locust.py and
-# socketio/test_sio_locust.py).
+# test_sio_locust.py).
 LOCUSTFILES = {"locustfile", "locust_socketio"}
 IMPORTABLE = sorted(path.stem for path in EXAMPLES.glob("*.py") if path.stem not in LOCUSTFILES)
 

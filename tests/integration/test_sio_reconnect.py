@@ -8,10 +8,10 @@ from typing import Any
 
 import gevent
 import pytest
-from helpers import wait_until
-from servers import SioServerHandle
 
 from geventio import socketio
+from tests.helpers import wait_until
+from tests.servers import SioServerHandle
 
 KINDS = ["py", "flask", "node"]
 

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers import LineReader, free_port, stop_process
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import LineReader, free_port, stop_process
+
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "locustfile.py"
 LOCUST = [sys.executable, "-m", "locust"]
 SERVE = [sys.executable, "-m", "geventio", "serve", "--port", "0"]

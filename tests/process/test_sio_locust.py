@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers import LineReader, free_port, stop_process, wait_until
-from test_locust import (
+
+from geventio import socketio
+from tests.helpers import LineReader, free_port, stop_process, wait_until
+from tests.process.test_locust import (
     LOCUST,
     RUN_LIMIT,
     Stats,
@@ -31,8 +33,6 @@ from test_locust import (
     started,
     write,
 )
-
-from geventio import socketio
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 EXAMPLES = ROOT / "examples"

@@ -20,11 +20,11 @@ import gevent
 import gevent.socket
 import pytest
 import trustme
-from helpers import MODES, Mode, build, free_port
-from servers import ServerFactory, ServerHandle
 
 import geventio
 from geventio import ConnectError
+from tests.helpers import MODES, Mode, build, free_port
+from tests.servers import ServerFactory, ServerHandle
 
 USER, PASSWORD = "user", "s3cret"
 

@@ -23,16 +23,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import servers._sio_runner
 import socketio
 import urllib3
 import websocket
-from servers import (
+
+from tests.servers import (
     SIO_SERVER_KINDS,
     NodeSetupError,
     SioServerFactory,
     SioServerHandle,
     SioServerKind,
+    _sio_runner,
     start_sio_server,
 )
 
@@ -279,7 +280,7 @@ def test_node_setup_problems_fail_clearly(
         package = tmp_path / "node_modules" / "socket.io"
         package.mkdir(parents=True)
         (package / "package.json").write_text(json.dumps({"version": installed}))
-    monkeypatch.setattr(servers._sio_runner, "NODE_DIR", tmp_path)
+    monkeypatch.setattr(_sio_runner, "NODE_DIR", tmp_path)
     with pytest.raises(NodeSetupError, match=message) as raised:
         start_sio_server("node")
     assert "npm ci --prefix tests/node" in str(raised.value)

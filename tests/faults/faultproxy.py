@@ -30,7 +30,7 @@ from select import select
 from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 
-from dummyserver import frame
+from tests.faults.dummyserver import frame
 
 __all__ = ["FaultProxy", "ProbeMode", "Record"]
 

@@ -25,7 +25,7 @@ LATE_HANDLERS = """
 """
 
 IMPORTS = {
-    # Locust first, as a script that uses Locust's EventHook (tests/test_locust.py)
+    # Locust first, as a script that uses Locust's EventHook (tests/process/test_locust.py)
     "locust-first": "import locust.event\nimport geventio.contrib.locust\n",
     # the integration first, as a locustfile
     "contrib-first": "from geventio.contrib.locust import EngineIOUser\n",

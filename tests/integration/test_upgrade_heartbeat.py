@@ -7,11 +7,11 @@ import time
 
 import gevent
 import pytest
-from helpers import MODES, Mode, build
-from servers import ServerFactory, ServerHandle, ServerKind
 
 import geventio
 from geventio import ConnectError
+from tests.helpers import MODES, Mode, build
+from tests.servers import ServerFactory, ServerHandle, ServerKind
 
 
 def test_build_upgrades_and_reports_it(server: ServerHandle) -> None:

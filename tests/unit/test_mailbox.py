@@ -7,10 +7,10 @@ from typing import Any
 
 import gevent
 import pytest
-from helpers import wait_until
 
 from geventio import Timeout, _mailbox
 from geventio._mailbox import CLOSED, Dispatcher, Mailbox
+from tests.helpers import wait_until
 
 
 def test_fifo_and_final_items() -> None:

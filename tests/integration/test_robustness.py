@@ -7,10 +7,10 @@ import os
 
 import gevent
 import pytest
-from servers import ServerFactory, ServerHandle
 
 import geventio
 from geventio import ConnectError
+from tests.servers import ServerFactory, ServerHandle
 
 
 def test_a_backlog_does_not_delay_the_pong(server_factory: ServerFactory) -> None:

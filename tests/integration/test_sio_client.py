@@ -18,10 +18,10 @@ from typing import Any
 import gevent
 import gevent.event
 import pytest
-from helpers import wait_until
-from servers import SioServerHandle
 
 from geventio import socketio
+from tests.helpers import wait_until
+from tests.servers import SioServerHandle
 
 TRANSPORTS = [
     pytest.param(None, id="auto"),

@@ -9,11 +9,11 @@ from collections.abc import Callable
 
 import gevent
 import pytest
-from helpers import MODES, Mode, build, raw_websocket, receive_all, wait_until
-from servers import ServerFactory, ServerHandle, ServerKind
 
 import geventio
 from geventio import CloseReason, ConnectionClosed, Packet, PacketId
+from tests.helpers import MODES, Mode, build, raw_websocket, receive_all, wait_until
+from tests.servers import ServerFactory, ServerHandle, ServerKind
 
 
 @pytest.fixture(params=MODES)

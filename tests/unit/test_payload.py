@@ -5,7 +5,6 @@ from __future__ import annotations
 import tracemalloc
 
 import pytest
-from helpers import decode_all, decode_prefix
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +19,7 @@ from geventio._payload import (
     iter_payload,
     take_batch,
 )
+from tests.helpers import decode_all, decode_prefix
 
 FAST = settings(database=None, max_examples=150, deadline=None)
 

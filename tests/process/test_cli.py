@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 import trustme
-from helpers import LineReader, stop_process
-from servers import ServerFactory, ServerHandle
 
 import geventio
 from geventio._cli_common import print_error
 from geventio._cli_connect import format_message
 from geventio._stats import percentile
+from tests.helpers import LineReader, stop_process
+from tests.servers import ServerFactory, ServerHandle
 
 GEVENTIO = [sys.executable, "-m", "geventio"]
 SERVING = re.compile(r"^serving Engine\.IO on (http://127\.0\.0\.1:(\d+)/engine\.io/)$")

@@ -1,0 +1,1 @@
+"""Fault tests: scripted raw-socket servers, a misbehaving proxy, and the soak."""

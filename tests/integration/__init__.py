@@ -1,0 +1,1 @@
+"""Integration tests: the clients against the real test servers (tests/servers/)."""

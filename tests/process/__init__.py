@@ -1,0 +1,1 @@
+"""Whole-process tests: the CLI, the examples and Locust, each in its own process."""
