@@ -99,6 +99,7 @@ def lines(rows: Sequence[Row]) -> list[Line]:
         where = f"idle {row.transport}, C = {row.n:,}"
         found.append(Line(f"{where}: KiB/client", row, "kib_per_client"))
         found.append(Line(f"{where}: CPU %", row, "cpu_percent"))
+        found.append(Line(f"{where}: connected by the end of the budget", row, "connected"))
         found.append(Line(f"{where}: still connected", row, "still_connected", True))
     return found
 
