@@ -219,7 +219,9 @@ def _idle_rows(
             if quick:
                 hold = 3.0
             budget = 20.0 + clients / 500
-            variants = VARIANTS if clients in IDLE_VARIANT_COUNTS[transport] else ()
+            variants: tuple[str, ...] = ()
+            if clients in IDLE_VARIANT_COUNTS[transport]:
+                variants = VARIANTS
             if clients >= 10000:
                 variants = IDLE_10K_VARIANTS
             chosen = tuple(i for i in impls if i in variants or i not in VARIANTS)

@@ -103,9 +103,10 @@ DESCRIPTIONS = {
     "then WebSocket upgrade completed; websocket: direct WebSocket). CPU s: connecting only.",
     "idle": f"C idle clients (100 connecting at a time), server pingInterval "
     f"{IDLE_PING_INTERVAL_MS} ms / pingTimeout {IDLE_PING_TIMEOUT_MS} ms. "
-    "KiB/client = (RSS after the hold - RSS before connecting) / clients connected; CPU % and "
-    "CPU s over the hold; still connected = open at the end of the hold / C. Held "
-    "10 s (3 s with `--quick`). python-engineio gets the same connect budget as the others "
+    "KiB/client = (RSS after the hold - RSS before connecting, taken after one connection "
+    "was opened and closed) / clients connected; CPU % and CPU s over the hold; still "
+    "connected = open at the end of the hold / C. Held 10 s (C = 10,000: 7 s; 3 s with "
+    "`--quick`). python-engineio gets the same connect budget as the others "
     "(20 s + C / 500 s); clients not connected by then are given up.",
     "sio-emit": 'Socket.IO, 32-character string argument: N `emit("ack", data)` without ack '
     'request (the server handles each and answers nothing), then one `call("ack")`; the '
