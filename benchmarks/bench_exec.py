@@ -34,6 +34,8 @@ from tests.faults.procstats import proc_cpu_seconds, raise_nofile  # noqa: E402
 from tests.servers import ServerHandle, SioServerHandle, start_server, start_sio_server  # noqa: E402
 
 NODE_MODULES = ROOT / "tests" / "node" / "node_modules"
+#: File descriptors a worker needs beyond one per client (its own files, pipes, the hub's).
+FD_MARGIN = 64
 
 
 RowServer: TypeAlias = "ServerHandle | SioServerHandle"
@@ -63,10 +65,18 @@ def run_worker(row: Row, impl: str, rep: int, server: RowServer) -> dict[str, An
 
     Returns the worker's JSON figures plus ``impl``, ``rep``, ``row``, ``wall_s`` and
     ``server_cpu_s``; a failure has ``ok: False`` and ``error`` (``"timeout after 120 s"``, an
-    exit status, or the worker's own error).
+    exit status, the worker's own error, or a file limit too low for the row's clients, in
+    which case no worker is started).
     """
     command = [*IMPLS[impl][1], *row.argv(server.url)]
     record: dict[str, Any] = {"row": row.key, "impl": impl, "rep": rep, "command": command}
+    if row.scenario in ("idle", "sio-idle", "connect"):
+        # the worker inherits this process's raised limit (and the server got it too)
+        limit = raise_nofile()
+        if limit < row.n + FD_MARGIN:
+            record.update(ok=False, wall_s=0.0, server_cpu_s=None, stderr_tail="")
+            record["error"] = f"RLIMIT_NOFILE {limit} < {row.n:,} clients + {FD_MARGIN}"
+            return record
     server_cpu0 = proc_cpu_seconds(server.proc.pid)
     start = time.monotonic()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:

@@ -19,21 +19,29 @@ BENCH_DIR = Path(__file__).resolve().parent
 CLIENTS_DIR = BENCH_DIR / "clients"
 
 #: name -> (label in the tables, command line prefix)
+GEVENTIO_BENCH = [sys.executable, str(CLIENTS_DIR / "geventio_bench.py")]
 IMPLS: dict[str, tuple[str, list[str]]] = {
-    "geventio": ("geventio", [sys.executable, str(CLIENTS_DIR / "geventio_bench.py")]),
-    "geventio-lifted": (
-        "geventio (limit lifted)",
-        [sys.executable, str(CLIENTS_DIR / "geventio_bench.py"), "--lift-limit"],
+    "geventio": ("geventio", GEVENTIO_BENCH),
+    "geventio-cb": ("geventio (on_data)", [*GEVENTIO_BENCH, "--on-data"]),
+    "geventio-patched": ("geventio (patch_all)", [*GEVENTIO_BENCH, "--patch-all"]),
+    "geventio-cb-patched": (
+        "geventio (on_data, patch_all)",
+        [*GEVENTIO_BENCH, "--on-data", "--patch-all"],
     ),
+    "geventio-lifted": ("geventio (limit lifted)", [*GEVENTIO_BENCH, "--lift-limit"]),
     "pyeio": (
-        "python-engineio",
+        "python-engineio (callbacks, patch_all)",
         [sys.executable, str(CLIENTS_DIR / "pyeio_bench.py")],
     ),
     "pyeio-lifted": (
         "python-engineio (limit lifted)",
         [sys.executable, str(CLIENTS_DIR / "pyeio_bench.py"), "--lift-limit"],
     ),
-    "node": ("node engine.io-client", ["node", str(CLIENTS_DIR / "node_bench.js")]),
+    # --expose-gc: the idle rows take the baseline RSS after a full GC, as the Python workers do
+    "node": (
+        "node engine.io-client",
+        ["node", "--expose-gc", str(CLIENTS_DIR / "node_bench.js")],
+    ),
     # Socket.IO clients (the sio-* scenarios)
     "gsio": ("geventio.socketio", [sys.executable, str(CLIENTS_DIR / "gsio_bench.py")]),
     "gsio-catchall": (
@@ -49,14 +57,42 @@ IMPLS: dict[str, tuple[str, list[str]]] = {
         [sys.executable, str(CLIENTS_DIR / "gsio_bench.py"), "--lift-limit"],
     ),
     "pysio": ("python-socketio", [sys.executable, str(CLIENTS_DIR / "pysio_bench.py")]),
-    "node-sio": ("node socket.io-client", ["node", str(CLIENTS_DIR / "node_sio_bench.js")]),
+    "node-sio": (
+        "node socket.io-client",
+        ["node", "--expose-gc", str(CLIENTS_DIR / "node_sio_bench.js")],
+    ),
 }
-EIO_IMPLS = ("geventio", "geventio-lifted", "pyeio", "pyeio-lifted", "node")
+#: geventio's ways of being used: ``receive()`` or ``on_data``, without or under ``patch_all()``.
+GEVENTIO_VARIANTS = ("geventio", "geventio-cb", "geventio-patched", "geventio-cb-patched")
+EIO_IMPLS = (*GEVENTIO_VARIANTS, "geventio-lifted", "pyeio", "pyeio-lifted", "node")
 SIO_IMPLS = ("gsio", "gsio-catchall", "gsio-patched", "gsio-lifted", "pysio", "node-sio")
 #: The implementation the ratios are computed against: geventio, on Engine.IO or Socket.IO rows.
 BASE_IMPLS = ("geventio", "gsio")
 #: Variants with the 16-packet limit lifted: only on the polling rows of latency/throughput/flood.
 LIFTED = ("geventio-lifted", "pyeio-lifted")
+#: geventio's other ways of use run where issue 13 measures them (``receive()`` without patching,
+#: ``geventio``, runs on every row): ``on_data`` on every message row, the ``patch_all()``
+#: variants on the WebSocket message rows, and all three on the idle rows of
+#: :data:`IDLE_VARIANT_COUNTS`; none on the connect rows (opening a session reads nothing).
+VARIANTS = ("geventio-cb", "geventio-patched", "geventio-cb-patched")
+PATCHED = ("geventio-patched", "geventio-cb-patched")
+#: The idle client counts the variants run at: issue 13's targets (C = 1000 and 10,000 on
+#: WebSocket, 1000 on polling) and C = 100, the one ``--quick`` keeps.  At C = 10,000 only
+#: ``geventio-patched`` of the three runs, so that the row's repetition stays near 3 minutes
+#: (a geventio run there is mostly its 40 s connect budget); ``on_data`` costs nothing while
+#: idle, as the C = 100 and 1000 rows show.
+IDLE_VARIANT_COUNTS = {"websocket": (100, 1000, 10000), "polling": (100, 1000)}
+IDLE_10K_VARIANTS = ("geventio-patched",)
+#: The idle client counts of a full run, and of ``--quick``.
+IDLE_COUNTS = {"websocket": (100, 1000, 5000, 10000), "polling": (100, 1000)}
+QUICK_IDLE_COUNTS = {"websocket": (100,), "polling": (100,)}
+#: Seconds the idle clients are held (``--quick``: 3).  It is longer than pingInterval +
+#: pingTimeout (6 s), so a client that stops answering PINGs is dropped within it; the C =
+#: 10,000 row holds for less, so that its runs (mostly connecting) stay short.
+IDLE_HOLD = 10.0
+IDLE_HOLD_10K = 7.0
+#: Any single wait of a worker, seconds (every worker gets it on its command line).
+WAIT_TIMEOUT = 10.0
 EIO_SCENARIOS = ("latency", "throughput", "flood", "connect", "idle")
 SIO_SCENARIOS = ("sio-emit", "sio-call", "sio-flood", "sio-idle")
 SCENARIOS = (*EIO_SCENARIOS, *SIO_SCENARIOS)
@@ -132,19 +168,28 @@ def _message_rows(
     rows = []
     for (transport, message), n in sizes.items():
         size = TEXT_SIZE if message == "text" else BINARY_SIZE
-        chosen = impls if transport == "polling" else tuple(i for i in impls if i not in LIFTED)
+        left_out = PATCHED if transport == "polling" else LIFTED
+        chosen = tuple(i for i in impls if i not in left_out)
         rows.append(Row(scenario, transport, message, size, n, chosen, timeout))
     return rows
 
 
-def build_plan(quick: bool, impls: tuple[str, ...], only: tuple[str, ...]) -> list[Row]:
+def build_plan(
+    quick: bool,
+    impls: tuple[str, ...],
+    only: tuple[str, ...],
+    idle_counts: tuple[int, ...] | None = None,
+) -> list[Row]:
     """All rows, in the order they run; ``quick`` divides every N for a smoke check.
 
     The ``-lifted`` variants only run where the 16-packet limit matters: the polling rows of
-    latency, throughput and flood; ``impls`` picks the Engine.IO clients for the Engine.IO rows
-    and the Socket.IO clients (:data:`SIO_IMPLS`) for the ``sio-*`` rows.
+    latency, throughput and flood; geventio's other variants where :data:`VARIANTS` says;
+    ``impls`` picks the Engine.IO clients for the Engine.IO rows and the Socket.IO clients
+    (:data:`SIO_IMPLS`) for the ``sio-*`` rows; ``idle_counts`` the idle rows' client counts
+    (default: all of :data:`IDLE_COUNTS`, ``--quick``: C = 100).
     """
-    rows = _eio_rows(quick, tuple(i for i in impls if i in EIO_IMPLS), only)
+    eio_impls = tuple(i for i in impls if i in EIO_IMPLS)
+    rows = _eio_rows(quick, eio_impls, only, idle_counts)
     rows += _sio_rows(quick, tuple(i for i in impls if i in SIO_IMPLS), only)
     return [row for row in rows if row.impls]
 
@@ -156,7 +201,52 @@ def _idle_extra(hold: float, budget: float) -> tuple[str, ...]:
     )
 
 
-def _eio_rows(quick: bool, impls: tuple[str, ...], only: tuple[str, ...]) -> list[Row]:
+def _idle_rows(
+    quick: bool, impls: tuple[str, ...], counts: tuple[int, ...] | None = None
+) -> list[Row]:
+    """The idle rows: WebSocket then polling, C from :data:`IDLE_COUNTS` (or ``counts``).
+
+    ``counts`` (``run.py --idle-counts``) picks the client counts, e.g. ``(10000,)`` for the C =
+    10,000 row alone; polling has no row for a C it is not measured at.
+    """
+    rows = []
+    chosen_counts = QUICK_IDLE_COUNTS if quick else IDLE_COUNTS
+    for transport in ("websocket", "polling"):
+        for clients in counts or chosen_counts[transport]:
+            if counts and clients not in IDLE_COUNTS[transport]:
+                continue
+            hold = IDLE_HOLD_10K if clients >= 10000 else IDLE_HOLD
+            if quick:
+                hold = 3.0
+            budget = 20.0 + clients / 500
+            variants: tuple[str, ...] = ()
+            if clients in IDLE_VARIANT_COUNTS[transport]:
+                variants = VARIANTS
+            if clients >= 10000:
+                variants = IDLE_10K_VARIANTS
+            chosen = tuple(i for i in impls if i in variants or i not in VARIANTS)
+            row = Row(
+                "idle",
+                transport,
+                "text",
+                0,
+                clients,
+                chosen,
+                timeout=budget + hold + 60.0,
+                ping_interval_ms=IDLE_PING_INTERVAL_MS,
+                ping_timeout_ms=IDLE_PING_TIMEOUT_MS,
+                extra=_idle_extra(hold, budget),
+            )
+            rows.append(row)
+    return rows
+
+
+def _eio_rows(
+    quick: bool,
+    impls: tuple[str, ...],
+    only: tuple[str, ...],
+    idle_counts: tuple[int, ...] | None = None,
+) -> list[Row]:
     q = 10 if quick else 1
     rows: list[Row] = []
     timeout = 60.0 if quick else 120.0
@@ -184,35 +274,16 @@ def _eio_rows(quick: bool, impls: tuple[str, ...], only: tuple[str, ...]) -> lis
             ("polling", "binary"): 300 // q,
         }
         rows += _message_rows("flood", sizes, impls, timeout)
-    extra: tuple[str, ...]
     no_lift = tuple(i for i in impls if i not in LIFTED)
     if "connect" in only:
+        chosen = tuple(i for i in no_lift if i not in VARIANTS)
         for transport in ("upgrade", "websocket"):
             extra = ("--concurrency", "20", "--connect-budget", str(timeout / 2))
             rows.append(
-                Row("connect", transport, "text", 0, 300 // q, no_lift, timeout, extra=extra)
+                Row("connect", transport, "text", 0, 300 // q, chosen, timeout, extra=extra)
             )
     if "idle" in only:
-        ws_counts: tuple[int, ...] = (100,) if quick else (100, 1000, 5000, 10000)
-        polling_counts: tuple[int, ...] = (100,) if quick else (100, 1000)
-        counts = [("websocket", c) for c in ws_counts] + [("polling", c) for c in polling_counts]
-        hold = 3.0 if quick else 10.0
-        for transport, clients in counts:
-            budget = 20.0 + clients / 500
-            rows.append(
-                Row(
-                    "idle",
-                    transport,
-                    "text",
-                    0,
-                    clients,
-                    no_lift,
-                    timeout=budget + hold + 60.0,
-                    ping_interval_ms=IDLE_PING_INTERVAL_MS,
-                    ping_timeout_ms=IDLE_PING_TIMEOUT_MS,
-                    extra=_idle_extra(hold, budget),
-                )
-            )
+        rows += _idle_rows(quick, no_lift, idle_counts)
     return rows
 
 

@@ -3,18 +3,26 @@
 Every figure in a table is the median over the successful repetitions of a row.  A ratio is
 ``geventio's median / the other implementation's median`` for the same row (geventio.socketio's
 on the Socket.IO rows): below 1 is better for geventio where lower is better (latency, RSS, CPU),
-above 1 where higher is better (rates).
+above 1 where higher is better (rates).  The report ends with issue 13's table and targets
+(``bench_targets.py``): each geventio variant against the Node client.
+
+Run as a script, it writes the report of an earlier run again, from its JSON::
+
+    python benchmarks/bench_report.py results/latest.json [--baseline OLD.json] [--out DIR]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import bench_targets
 from bench_plan import (
     BASE_IMPLS,
     BINARY_SIZE,
@@ -95,9 +103,10 @@ DESCRIPTIONS = {
     "then WebSocket upgrade completed; websocket: direct WebSocket). CPU s: connecting only.",
     "idle": f"C idle clients (100 connecting at a time), server pingInterval "
     f"{IDLE_PING_INTERVAL_MS} ms / pingTimeout {IDLE_PING_TIMEOUT_MS} ms. "
-    "KiB/client = (RSS after the hold - RSS before connecting) / clients connected; CPU % and "
-    "CPU s over the hold; still connected = open at the end of the hold / C. Held "
-    "10 s (3 s with `--quick`). python-engineio gets the same connect budget as the others "
+    "KiB/client = (RSS after the hold - RSS before connecting, taken after one connection "
+    "was opened and closed) / clients connected; CPU % and CPU s over the hold; still "
+    "connected = open at the end of the hold / C. Held 10 s (C = 10,000: 7 s; 3 s with "
+    "`--quick`). python-engineio gets the same connect budget as the others "
     "(20 s + C / 500 s); clients not connected by then are given up.",
     "sio-emit": 'Socket.IO, 32-character string argument: N `emit("ack", data)` without ack '
     'request (the server handles each and answers nothing), then one `call("ack")`; the '
@@ -146,6 +155,11 @@ class Cell:
     def median(self, key: str, scenario: str) -> float | None:
         values = [v for run in self.ok_runs if (v := _value(run, key, scenario)) is not None]
         return statistics.median(values) if values else None
+
+    def minimum(self, key: str, scenario: str) -> float | None:
+        """The lowest figure of the successful runs (e.g. the fewest clients still connected)."""
+        values = [v for run in self.ok_runs if (v := _value(run, key, scenario)) is not None]
+        return min(values) if values else None
 
     def failure(self) -> str:
         """``failed: <reason>`` of the first failed run, or an empty string."""
@@ -244,10 +258,25 @@ def collect(rows: Sequence[Row], runs: list[dict[str, Any]]) -> dict[str, dict[s
     return cells
 
 
-def markdown(meta: dict[str, Any], rows: Sequence[Row], runs: list[dict[str, Any]]) -> str:
-    """The whole report: header, then per scenario a description, the medians and the ratios."""
+def collect_runs(runs: list[dict[str, Any]]) -> dict[str, dict[str, Cell]]:
+    """Group runs by row key and implementation, whatever plan they came from (a baseline)."""
+    cells: dict[str, dict[str, Cell]] = {}
+    for run in runs:
+        cells.setdefault(run["row"], {}).setdefault(run["impl"], Cell([])).runs.append(run)
+    return cells
+
+
+def markdown(
+    meta: dict[str, Any],
+    rows: Sequence[Row],
+    runs: list[dict[str, Any]],
+    baseline: list[dict[str, Any]] | None = None,
+) -> str:
+    """The whole report: header, then per scenario a description, the medians and the ratios,
+    then issue 13's table and targets (``baseline``: an earlier run's raw runs, for the
+    regression check)."""
     cells = collect(rows, runs)
-    versions = ", ".join(f"{name} {meta[name]}" for name in VERSIONS)
+    versions = ", ".join(f"{name} {meta.get(name, '?')}" for name in VERSIONS)
     out = [
         "# geventio benchmarks",
         "",
@@ -256,6 +285,7 @@ def markdown(meta: dict[str, Any], rows: Sequence[Row], runs: list[dict[str, Any
         f"Python {meta['python']}, Node {meta['node']}",
         f"- geventio {meta['geventio']}; {versions}",
         f"- command: `{meta['command']}`",
+        *([f"- baseline (regression check): `{meta['baseline']}`"] if meta.get("baseline") else []),
         f"- repetitions per row: {meta['reps']}, implementations interleaved; figures are medians "
         "of the successful runs. Server: `tests/servers/node_server.js` (Socket.IO rows: "
         "`tests/servers/sio_node_server.js`), one per row. "
@@ -275,17 +305,68 @@ def markdown(meta: dict[str, Any], rows: Sequence[Row], runs: list[dict[str, Any
             base = "geventio.socketio" if scenario.startswith("sio-") else "geventio"
             out += ["", f"Ratios, {base} / the other client (medians):", "", *ratios]
         out.append("")
+    old = None if baseline is None else collect_runs(baseline)
+    issue13 = bench_targets.section(rows, cells, old)
+    if issue13:
+        out += [*issue13, ""]
     return "\n".join(out)
 
 
+def load_runs(path: Path) -> list[dict[str, Any]]:
+    """The raw runs of an earlier run's ``latest.json``; raises ``OSError``, ``ValueError``."""
+    runs: list[dict[str, Any]] = json.loads(path.read_text())["runs"]
+    return runs
+
+
 def write(
-    directory: Path, meta: dict[str, Any], rows: Sequence[Row], runs: list[dict[str, Any]]
+    directory: Path,
+    meta: dict[str, Any],
+    rows: Sequence[Row],
+    runs: list[dict[str, Any]],
+    baseline: Path | None = None,
 ) -> str:
-    """Write ``latest.md`` and ``latest.json`` into ``directory``; return the Markdown."""
+    """Write ``latest.md`` and ``latest.json`` into ``directory``; return the Markdown.
+
+    ``baseline``: an earlier run's ``latest.json`` for the regression check (read before
+    anything is written, so it may be ``directory``'s own ``latest.json``).
+    """
+    old = None
+    if baseline is not None:
+        old = load_runs(baseline)
+        meta["baseline"] = str(baseline)
     directory.mkdir(parents=True, exist_ok=True)
-    text = markdown(meta, rows, runs)
+    text = markdown(meta, rows, runs, old)
     (directory / "latest.md").write_text(text)
     plan = [{**row.__dict__, "key": row.key} for row in rows]
     document = {"meta": meta, "plan": plan, "runs": runs}
     (directory / "latest.json").write_text(json.dumps(document, indent=1) + "\n")
     return text
+
+
+def _row(plan: dict[str, Any]) -> Row:
+    fields = {k: v for k, v in plan.items() if k in Row.__dataclass_fields__}
+    return Row(**{**fields, "impls": tuple(fields["impls"]), "extra": tuple(fields["extra"])})
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the report of a run's JSON again (with ``--out``: write it there)."""
+    parser = argparse.ArgumentParser(description="The report of an earlier run, again.")
+    parser.add_argument("json", type=Path, help="a run's latest.json")
+    parser.add_argument("--baseline", type=Path, default=None, help="an earlier latest.json")
+    parser.add_argument("--out", type=Path, default=None, help="write latest.md/.json here")
+    args = parser.parse_args(argv)
+    document = json.loads(args.json.read_text())
+    rows = [_row(plan) for plan in document["plan"]]
+    meta, runs = document["meta"], document["runs"]
+    if args.out is not None:
+        print(write(args.out, meta, rows, runs, args.baseline))
+        return 0
+    if args.baseline is not None:
+        meta["baseline"] = str(args.baseline)
+    old = None if args.baseline is None else load_runs(args.baseline)
+    print(markdown(meta, rows, runs, old))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

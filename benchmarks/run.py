@@ -3,7 +3,8 @@
 ::
 
     python benchmarks/run.py [--quick] [--reps 3] [--only latency,idle,sio-call] \\
-        [--clients geventio,pyeio,node,gsio,pysio,node-sio,...] [--out benchmarks/results]
+        [--clients geventio,geventio-cb,pyeio,node,gsio,pysio,node-sio,...] \\
+        [--idle-counts 1000,10000] [--baseline OLD/latest.json] [--out benchmarks/results]
 
 For each row of the plan (``bench_plan.py``) a fresh Node server is started (the ``engine.io``
 echo server, or the ``socket.io`` test server for the ``sio-*`` rows),
@@ -24,7 +25,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_exec import describe_machine, run_worker, start_row_server
-from bench_plan import BENCH_DIR, IMPLS, SCENARIOS, build_plan
+from bench_plan import BENCH_DIR, IDLE_COUNTS, IMPLS, SCENARIOS, build_plan
 from bench_report import write
 
 
@@ -34,6 +35,17 @@ def _names(text: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
     if unknown or not names:
         raise argparse.ArgumentTypeError(f"unknown {what} {unknown}; choose from {allowed}")
     return names
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    allowed = IDLE_COUNTS["websocket"]
+    try:
+        counts = tuple(int(c) for c in text.split(",") if c.strip())
+    except ValueError:
+        counts = ()
+    if not counts or any(c not in allowed for c in counts):
+        raise argparse.ArgumentTypeError(f"idle counts: choose from {allowed}")
+    return counts
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -52,6 +64,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         type=lambda s: _names(s, tuple(IMPLS), "client"),
         default=tuple(IMPLS),
         help="implementations, comma-separated: " + ",".join(IMPLS),
+    )
+    parser.add_argument(
+        "--idle-counts",
+        type=_counts,
+        default=None,
+        help="idle rows: only these client counts, comma-separated, from "
+        + ",".join(str(c) for c in IDLE_COUNTS["websocket"]),
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="an earlier run's latest.json: the targets table checks geventio's connect rates, "
+        "64 KiB rows and polling throughput against it (regression of more than 10 %%)",
     )
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results", help="output dir")
     args = parser.parse_args(argv)
@@ -76,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM unwinds like Ctrl-C: the finally below stops the row's server.
     signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
     args = parse_args(raw_argv)
-    rows = build_plan(args.quick, args.clients, args.only)
+    rows = build_plan(args.quick, args.clients, args.only, args.idle_counts)
     meta = describe_machine([sys.argv[0], *raw_argv])
     meta["reps"] = args.reps
     runs: list[dict[str, Any]] = []
@@ -101,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     end = describe_machine([])["geventio"]
     if end != meta["geventio"]:  # geventio is installed editable: say when it moved meanwhile
         meta["geventio"] += f", **changed during the run**, at the end {end}"
-    text = write(args.out, meta, rows, runs)
+    text = write(args.out, meta, rows, runs, args.baseline)
     print(text)
     print(f"written: {args.out / 'latest.md'}, {args.out / 'latest.json'}")
     return 0

@@ -215,27 +215,44 @@ async function runFlood(opts) {
 }
 
 // Open opts.n connections with open(opts), opts.concurrency in flight, within budgetS seconds.
+// As in gevent_driver.py, connects still pending when the budget ends are given up: one that
+// completes later is closed at once and counted as not connected, so that it costs nothing
+// during the hold.
 async function connectMany(opts, budgetS, open = connect) {
   const opened = { conns: [], times: [], errors: new Map(), seconds: 0 };
   const start = performance.now();
   const deadline = start + budgetS * 1000;
   let next = 0;
+  let over = false;
   const addError = (reason, count = 1) =>
     opened.errors.set(reason, (opened.errors.get(reason) || 0) + count);
   const worker = async () => {
     while (next < opts.n && performance.now() < deadline) {
       next++;
       const begin = performance.now();
+      let conn;
       try {
-        opened.conns.push(await open(opts));
-        opened.times.push(performance.now() - begin);
+        conn = await open(opts);
       } catch (err) {
-        addError(`${err.constructor.name}: ${err.message}`.slice(0, 160));
+        if (!over) addError(`${err.constructor.name}: ${err.message}`.slice(0, 160));
+        continue;
       }
+      if (over) {
+        (conn.socket || conn).close();
+        return;
+      }
+      opened.conns.push(conn);
+      opened.times.push(performance.now() - begin);
     }
   };
   const workers = Array.from({ length: Math.min(opts.concurrency, opts.n) }, worker);
-  await Promise.race([Promise.all(workers), sleep(budgetS * 1000)]);
+  let timer;
+  const budget = new Promise((resolve) => {
+    timer = setTimeout(resolve, budgetS * 1000);
+  });
+  await Promise.race([Promise.all(workers), budget]);
+  clearTimeout(timer);
+  over = true;
   opened.seconds = (performance.now() - start) / 1e3;
   const missing = opts.n - opened.conns.length - [...opened.errors.values()].reduce((a, b) => a + b, 0);
   if (missing > 0) addError(`not connected within the ${budgetS} s budget`, missing);
@@ -266,8 +283,22 @@ async function runConnect(opts) {
   return result;
 }
 
+// One connection opened and closed before the baseline RSS, as gevent_driver.warm_up does:
+// what a first connection loads is not counted per client.  `conn` is a Conn (its engine.io
+// Socket emits "close") or a socket.io-client Socket (it emits "disconnect").
+async function warmUp(opts, open) {
+  const conn = await open(opts);
+  const socket = conn.socket || conn;
+  await new Promise((resolve) => {
+    socket.once(conn.socket ? "close" : "disconnect", () => resolve());
+    socket.close();
+  });
+}
+
 // open(opts) resolves with an object whose `connected` says whether it is still open.
+// Run with --expose-gc (bench_plan.py does), so that the baseline follows a full GC.
 async function runIdle(opts, open = connect) {
+  await warmUp(opts, open);
   if (global.gc) global.gc();
   const rssBase = rssKib();
   const opened = await connectMany(opts, opts.connectBudget, open);

@@ -64,6 +64,9 @@ class PyeioConn:
     def connected(self) -> bool:
         return bool(self.client.state == "connected")
 
+    def close(self) -> None:
+        self.client.disconnect()
+
 
 class Pyeio:
     """Opens python-engineio clients."""
