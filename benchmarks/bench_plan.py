@@ -11,6 +11,7 @@ about a second).
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,9 +63,19 @@ IMPLS: dict[str, tuple[str, list[str]]] = {
         ["node", "--expose-gc", str(CLIENTS_DIR / "node_sio_bench.js")],
     ),
 }
+#: ``GEVENTIO_BEFORE=DIR`` (a checkout of an earlier commit, e.g. made with ``git worktree add``):
+#: that geventio is measured too, as ``geventio-before``, wherever ``geventio`` runs, so that a
+#: change is judged within one run (the machine's noise then hits both alike).
+BEFORE = os.environ.get("GEVENTIO_BEFORE", "")
+if BEFORE:
+    IMPLS["geventio-before"] = ("geventio before", [*GEVENTIO_BENCH, f"--source={BEFORE}"])
 #: geventio's ways of being used: ``receive()`` or ``on_data``, without or under ``patch_all()``.
 GEVENTIO_VARIANTS = ("geventio", "geventio-cb", "geventio-patched", "geventio-cb-patched")
-EIO_IMPLS = (*GEVENTIO_VARIANTS, "geventio-lifted", "pyeio", "pyeio-lifted", "node")
+EIO_IMPLS = (
+    *GEVENTIO_VARIANTS,
+    *(("geventio-before",) if BEFORE else ()),
+    *("geventio-lifted", "pyeio", "pyeio-lifted", "node"),
+)
 SIO_IMPLS = ("gsio", "gsio-catchall", "gsio-patched", "gsio-lifted", "pysio", "node-sio")
 #: The implementation the ratios are computed against: geventio, on Engine.IO or Socket.IO rows.
 BASE_IMPLS = ("geventio", "gsio")

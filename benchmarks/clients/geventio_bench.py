@@ -15,7 +15,9 @@ handshake, then the upgrade), which must end on WebSocket.
   :class:`Handoff`, so the driver's measurement is the same as with ``receive()``;
 - ``--patch-all`` calls ``gevent.monkey.patch_all()`` before anything else is imported, as a
   Locust process does;
-- ``--lift-limit`` lifts the cap of 16 packets per polling POST (``max_packets_per_post``).
+- ``--lift-limit`` lifts the cap of 16 packets per polling POST (``max_packets_per_post``);
+- ``--source=DIR`` imports geventio from ``DIR`` (a checkout of an earlier commit: the
+  ``geventio-before`` implementation of ``bench_plan``), so that one run measures both.
 """
 
 from __future__ import annotations
@@ -34,11 +36,16 @@ from typing import Any
 import gevent
 from gevent.hub import Waiter
 
+#: --source=DIR: geventio is imported from there, first (the driver's helpers import from it too)
+SOURCE = next((arg.partition("=")[2] for arg in sys.argv if arg.startswith("--source=")), "")
+if SOURCE:
+    sys.path.insert(0, SOURCE)
+
+import geventio  # noqa: E402
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gevent_driver import BenchError, Closed, main
-
-import geventio
+from gevent_driver import BenchError, Closed, main  # noqa: E402
 
 #: :class:`Handoff`'s batch when it has none: an iterator that is always exhausted.
 _DRAINED: Iterator[Any] = iter(())
@@ -187,4 +194,8 @@ if __name__ == "__main__":
         (False, True, False): "geventio-patched",
         (True, True, False): "geventio-cb-patched",
     }.get((Geventio.on_data, "--patch-all" in sys.argv, Geventio.lifted), "geventio")
-    main(Geventio(), [arg for arg in sys.argv[1:] if arg not in flags])
+    if SOURCE:
+        Geventio.name = "geventio-before"
+        assert Path(geventio.__file__).is_relative_to(SOURCE), geventio.__file__
+    args = [arg for arg in sys.argv[1:] if arg not in flags and not arg.startswith("--source=")]
+    main(Geventio(), args)
