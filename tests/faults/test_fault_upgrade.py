@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import gevent
+import gevent.event
 import pytest
 from faultkit import Bound
 from helpers import spawn_catching, wait_until
@@ -142,17 +143,20 @@ def _senders_during_a_failed_upgrade(proxy: FaultProxy, failure: str, bound: Bou
     client = geventio.ClientBuilder(proxy.url).timeout(TIMEOUT).build_polling()
     with client:
         sent = 0
+        under_way = gevent.event.Event()
 
         def sender(k: int) -> None:
             nonlocal sent
             for i in range(PER_SENDER):
                 client.send(f"s{k}-{i}")
                 sent += 1
+                if sent >= SENDERS:
+                    under_way.set()
                 gevent.sleep(0.005)  # 60 messages over ~0.3 s: through the whole failed upgrade
 
         senders = [gevent.spawn(sender, k) for k in range(SENDERS)]
         try:
-            gevent.sleep(0)  # every sender has sent its first message
+            assert under_way.wait(5), "every sender has sent its first message"
             before = sent
             with bound(_bound(failure) + ANSWER_DELAY), pytest.raises(ConnectError):
                 client.upgrade()
