@@ -201,7 +201,6 @@ def test_many_senders_during_the_upgrade(server: ServerHandle, bound: Bound) -> 
     """Ten greenlets send while the upgrade runs: every message once, each sender's order kept."""
     senders, count = 10, 60
     with geventio.ClientBuilder(server.url).build_polling() as client:
-
         under_way = gevent.event.Event()
         started: set[int] = set()
 
