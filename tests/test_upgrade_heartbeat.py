@@ -32,7 +32,7 @@ def test_build_websocket_with_upgrade(server: ServerHandle) -> None:
 
 def test_build_polling_never_upgrades(server: ServerHandle) -> None:
     with geventio.ClientBuilder(server.url).build_polling() as client:
-        gevent.sleep(0.2)
+        gevent.sleep(0.2)  # a window of real time, in which an upgrade would start
         client.send("cmd:transport")
         assert client.receive(5) == "polling"
         assert client.transport == "polling"

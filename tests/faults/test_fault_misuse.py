@@ -89,7 +89,7 @@ def test_disconnect_from_inside_callbacks(server: ServerHandle, mode: Mode, boun
         client.send("bye")
         assert client.wait(5) is CloseReason.CLIENT_DISCONNECT
         wait_until(lambda: closes == [CloseReason.CLIENT_DISCONNECT])
-    gevent.sleep(0.05)
+    gevent.sleep(0.05)  # a window of real time: a second on_close would be queued by now
     assert closes == [CloseReason.CLIENT_DISCONNECT]
 
 
@@ -186,7 +186,7 @@ def test_upgrade_twice(server: ServerHandle, bound: Bound) -> None:
     """upgrade() while an upgrade runs, and after it: ConnectError, the first one completes."""
     with geventio.ClientBuilder(server.url).build_polling() as client:
         first = spawn_catching(client.upgrade)
-        gevent.sleep(0)
+        gevent.sleep(0)  # no timed wait: the first upgrade() runs up to its first block
         with bound(0.1), pytest.raises(ConnectError, match="cannot upgrade now"):
             client.upgrade()
         assert first.get(timeout=5) is None

@@ -184,7 +184,7 @@ def test_fault_disconnect_during_an_upgrade(server: ServerHandle, where: str, bo
         client = geventio.ClientBuilder(proxy.url).build_polling()  # default timeout: 10 s
         task = spawn_catching(client.upgrade)
         if where == "connecting":
-            gevent.sleep(0)
+            gevent.sleep(0)  # no timed wait: upgrade() runs up to its first block, the dial
         else:
             wait_until(lambda: bool(proxy.probes) and proxy.probes[0].answered_at is not None)
         with bound(2.0):
