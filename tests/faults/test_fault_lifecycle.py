@@ -117,6 +117,7 @@ def _settle(timeout: float = 2.0) -> None:
     Gives up silently after ``timeout``: a leaked greenlet is for the checks that follow to
     report (with what they count), not for this wait.
     """
+    gevent.idle()  # what was scheduled (the kills among it) has run
     deadline = time.monotonic() + timeout
     while live_greenlets("geventio") and time.monotonic() < deadline:
         gevent.sleep(0.01)
