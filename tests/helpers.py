@@ -48,6 +48,23 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         gevent.sleep(0.01)
 
 
+def wait_parked(url: str, client: geventio.Client, timeout: float = 5.0) -> None:
+    """Wait until the real test server at ``url`` holds a long-poll GET of ``client``'s session.
+
+    Asks the server's ``cmd:polls:<sid>`` (see tests/servers/README.md) over a second session
+    on WebSocket, whose own traffic takes no GET. Blocks the calling greenlet.
+
+    :raises AssertionError: past ``timeout``.
+    """
+    with geventio.ClientBuilder(url).build_websocket() as observer:
+
+        def parked() -> bool:
+            observer.send(f"cmd:polls:{client.sid}")
+            return int(observer.receive(timeout)) > 0
+
+        wait_until(parked, timeout)
+
+
 def receive_all(client: geventio.Client, count: int, timeout: float = 5.0) -> list[str | bytes]:
     return [client.receive(timeout) for _ in range(count)]
 

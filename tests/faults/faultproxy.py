@@ -163,6 +163,8 @@ class FaultProxy:
         self.answer_delay = answer_delay
         self.retry_window = retry_window
         self.records: list[Record] = []
+        #: GETs whose upstream died before answering, retried since (see :meth:`retarget`)
+        self.retried = 0
         self._upstream_port = upstream_port
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
@@ -310,6 +312,7 @@ class FaultProxy:
                     response = _Head.parse(ustream.read_until(b"\r\n\r\n"))
                 except _Ended:
                     if idempotent and not self._stopping.is_set():
+                        self.retried += 1
                         continue  # died before answering: next upstream (proxy_next_upstream)
                     self._error(client, 502, "the upstream died before answering")
                     return False

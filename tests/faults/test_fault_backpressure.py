@@ -11,12 +11,19 @@ import geventio
 from geventio import CloseReason, ConnectionClosed
 from tests.faultkit import Bound
 from tests.faults.dummyserver import Conn, frame, open_packet, websocket_script
-from tests.helpers import spawn_catching
+from tests.helpers import spawn_catching, wait_until
 from tests.servers import ServerFactory, ServerKind
 
 CHUNK = 64 * 1024
 ATTEMPTED = 3200  # 200 MiB, if nothing pushed back
 SEND_BUFFER = 256 * 1024
+
+
+def _stuck(client: geventio.Client) -> bool:
+    """A sender waits for room (the outbox holds more than the send buffer) while the writer is
+    in a write that cannot end (it holds the send lock): nothing moves until the server reads."""
+    session = client._session
+    return session._conn.queued_bytes > session.options.send_buffer and session._send_lock.locked()
 
 
 def _rss_kib() -> int:
@@ -48,11 +55,11 @@ def test_a_server_that_stops_reading_blocks_senders(
         rss_before = _rss_kib()
         with bound(2 + 2 + 1.5):  # pingInterval + pingTimeout + margin
             sender = spawn_catching(flood)
-            gevent.sleep(1.0)
+            wait_until(lambda: _stuck(client))
             blocked_at = accepted
             rss_blocked = _rss_kib()
             assert not sender.dead, "the sender should be blocked, not finished"
-            gevent.sleep(0.5)
+            gevent.sleep(0.5)  # a window of real time, in which nothing may move
             assert accepted == blocked_at, "a blocked sender must stay blocked"
             assert client.wait(10) is CloseReason.PING_TIMEOUT
         error = sender.get(timeout=5)
@@ -83,7 +90,7 @@ def test_a_blocked_sender_is_released_by_disconnect(
                 client.send(bytes(CHUNK))
 
         sender = spawn_catching(flood)
-        gevent.sleep(0.5)
+        wait_until(lambda: _stuck(client))
         assert not sender.dead
         with bound(3.0):
             client.disconnect()  # the flush cannot finish: bounded by timeout, then closed
@@ -144,9 +151,9 @@ def test_a_server_that_pings_but_never_reads(bound: Bound) -> None:
                 accepted += 1
 
         sender = spawn_catching(flood)
-        gevent.sleep(1.0)  # about ten PINGs: each one's PONG must not carry the outbox along
+        wait_until(lambda: _stuck(client))
         blocked_at = accepted
-        gevent.sleep(1.0)
+        gevent.sleep(1.0)  # about three PINGs: each one's PONG must not carry the outbox along
         assert client.connected, "PINGs keep arriving: the session is alive"
         assert accepted == blocked_at, "the sender must stay blocked while nothing is read"
         assert accepted * CHUNK < 32 * 1024 * 1024, accepted

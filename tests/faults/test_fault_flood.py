@@ -15,6 +15,7 @@ import time
 from contextlib import suppress
 
 import gevent
+import gevent.event
 import pytest
 
 import geventio
@@ -50,8 +51,10 @@ class Watch:
         self._last = time.monotonic()  # the ticker's last tick
         self._base_kib = 0
         self._ticker: gevent.Greenlet[[], None] | None = None
+        self._running = gevent.event.Event()
 
     def _tick(self) -> None:
+        self._running.set()
         while True:
             gevent.sleep(0.01)
             now = time.monotonic()
@@ -65,7 +68,7 @@ class Watch:
         self._base_kib = proc_status()["VmRSS"]
         self._last = time.monotonic()
         self._ticker = gevent.spawn(self._tick)
-        gevent.sleep(0.02)  # the ticker is running before the flood starts
+        assert self._running.wait(5), "the ticker is running before the flood starts"
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import weakref
 from collections import Counter
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ import pytest
 from gevent.hub import RawGreenlet  # greenlet.greenlet (greenlet ships no type stubs)
 
 import geventio
+from tests.client_checks import live_greenlets
 from tests.faultkit import Bound
 from tests.servers import ServerHandle
 
@@ -109,6 +111,18 @@ def _geventio_objects() -> Counter[str]:
     return found
 
 
+def _settle(timeout: float = 2.0) -> None:
+    """Wait until no greenlet runs geventio code: those being killed have finished.
+
+    Gives up silently after ``timeout``: a leaked greenlet is for the checks that follow to
+    report (with what they count), not for this wait.
+    """
+    gevent.idle()  # what was scheduled (the kills among it) has run
+    deadline = time.monotonic() + timeout
+    while live_greenlets("geventio") and time.monotonic() < deadline:
+        gevent.sleep(0.01)
+
+
 @dataclass
 class Snapshot:
     greenlets: int
@@ -119,7 +133,7 @@ class Snapshot:
 
     @classmethod
     def take(cls) -> Snapshot:
-        gevent.sleep(0.05)  # greenlets being killed finish
+        _settle()
         gc.collect()
         return cls(
             greenlets=_live_greenlets(),
@@ -177,7 +191,7 @@ def test_fault_disconnected_client_freed_without_gc(
     try:
         with bound(2.0):
             ref = _cycle(node_server.url, index)
-            gevent.sleep(0.05)
+            _settle()
         assert ref() is None, f"{ref()} is only freed by the cyclic garbage collector"
     finally:
         gc.enable()

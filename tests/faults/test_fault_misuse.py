@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 
 import gevent
+import gevent.event
 import pytest
 
 import geventio
 from geventio import CloseReason, ConnectError, ConnectionClosed, Packet, PacketId
 from tests.faultkit import Bound
-from tests.helpers import MODES, Mode, build, receive_all, spawn_catching, wait_until
+from tests.helpers import MODES, Mode, build, receive_all, spawn_catching, wait_parked, wait_until
 from tests.servers import ServerHandle
 
 
@@ -24,7 +25,8 @@ def test_send_after_close(server: ServerHandle, mode: Mode, bound: Bound) -> Non
     client = build(geventio.ClientBuilder(server.url), mode)
     client.send("sync")  # python-engineio sends its CLOSE only to a GET already parked
     assert client.receive(5) == "sync"
-    gevent.sleep(0.1)
+    if client.transport == "polling":
+        wait_parked(server.url, client)
     client.send("cmd:close")
     client.wait(5)
     reason = client.close_reason
@@ -53,11 +55,13 @@ def test_send_while_disconnecting(server: ServerHandle, bound: Bound) -> None:
                 refused.append(exc)
                 return
             sent.append(i)
+            under_way.set()
             if i % 50 == 0:
                 gevent.sleep(0)
 
+    under_way = gevent.event.Event()
     task = gevent.spawn(sender)
-    gevent.sleep(0.01)
+    assert under_way.wait(5), "the sender is under way"
     with bound(2.0):
         client.disconnect()
         task.get(timeout=2)
@@ -85,7 +89,7 @@ def test_disconnect_from_inside_callbacks(server: ServerHandle, mode: Mode, boun
         client.send("bye")
         assert client.wait(5) is CloseReason.CLIENT_DISCONNECT
         wait_until(lambda: closes == [CloseReason.CLIENT_DISCONNECT])
-    gevent.sleep(0.05)
+    gevent.sleep(0.05)  # a window of real time: a second on_close would be queued by now
     assert closes == [CloseReason.CLIENT_DISCONNECT]
 
 
@@ -110,7 +114,8 @@ def test_disconnect_while_receive_waits(server: ServerHandle, mode: Mode, bound:
     """disconnect() from another greenlet while receive() waits: receive raises ConnectionClosed."""
     client = build(geventio.ClientBuilder(server.url), mode)
     waiters = [spawn_catching(client.receive) for _ in range(3)]
-    gevent.sleep(0.05)
+    gevent.idle()  # each waiter has run into its receive(), where it waits
+    assert not any(w.dead for w in waiters)
     with bound(2.0):
         gevent.spawn(client.disconnect).get(timeout=5)
         results = [w.get(timeout=5) for w in waiters]
@@ -181,7 +186,7 @@ def test_upgrade_twice(server: ServerHandle, bound: Bound) -> None:
     """upgrade() while an upgrade runs, and after it: ConnectError, the first one completes."""
     with geventio.ClientBuilder(server.url).build_polling() as client:
         first = spawn_catching(client.upgrade)
-        gevent.sleep(0)
+        gevent.sleep(0)  # no timed wait: the first upgrade() runs up to its first block
         with bound(0.1), pytest.raises(ConnectError, match="cannot upgrade now"):
             client.upgrade()
         assert first.get(timeout=5) is None
@@ -196,15 +201,20 @@ def test_many_senders_during_the_upgrade(server: ServerHandle, bound: Bound) -> 
     """Ten greenlets send while the upgrade runs: every message once, each sender's order kept."""
     senders, count = 10, 60
     with geventio.ClientBuilder(server.url).build_polling() as client:
+        under_way = gevent.event.Event()
+        started: set[int] = set()
 
         def sender(n: int) -> None:
             for i in range(count):
                 client.send(f"{n}:{i}")
+                started.add(n)
+                if len(started) == senders:
+                    under_way.set()
                 if i % 7 == 0:
                     gevent.sleep(0.001)
 
         tasks = [gevent.spawn(sender, n) for n in range(senders)]
-        gevent.sleep(0.003)
+        assert under_way.wait(5), "every sender has sent its first message"
         with bound(5.0):
             client.upgrade()
             gevent.joinall(tasks, timeout=10, raise_error=True)

@@ -18,7 +18,7 @@ import geventio
 from geventio import CloseReason, ConnectionClosed, TransportError
 from tests.faultkit import Bound
 from tests.faults.faultproxy import FaultProxy
-from tests.helpers import MODES, Mode, build, wait_until
+from tests.helpers import MODES, Mode, build, wait_parked, wait_until
 from tests.servers import ServerFactory, ServerKind
 
 KINDS: list[ServerKind] = ["python", "node"]
@@ -52,6 +52,12 @@ class Watched:
         assert info.value.reason is reason
 
 
+def _flushed(client: geventio.Client) -> bool:
+    """Everything queued has been sent: an empty outbox, no POST in flight, no write under way."""
+    session = client._session
+    return session._conn.flushed and not session._send_lock.locked()
+
+
 def _echo(client: geventio.Client) -> None:
     client.send("echo")
     assert client.receive(5) == "echo"
@@ -67,7 +73,7 @@ def test_fault_killed_during_a_parked_long_poll(
     builder = watched.builder(handle.url)
     with builder.build_polling() as client:
         _echo(client)
-        gevent.sleep(0.3)  # the next GET is parked on the server
+        wait_parked(handle.url, client)  # the next GET is parked on the server
         with bound(DEATH_BOUND):
             handle.kill()
             assert client.wait(DEATH_BOUND) is CloseReason.TRANSPORT_ERROR
@@ -88,7 +94,7 @@ def test_fault_killed_while_the_websocket_reader_waits(
     builder = watched.builder(handle.url)
     with build(builder, mode) as client:
         _echo(client)
-        gevent.sleep(0.1)
+        gevent.idle()  # the reader handled the echo and waits in its read again
         with bound(DEATH_BOUND):
             handle.kill()
             assert client.wait(DEATH_BOUND) is CloseReason.TRANSPORT_CLOSE
@@ -106,10 +112,10 @@ def test_fault_restarted_server_on_polling(
         watched = Watched()
         with watched.builder(proxy.url).build_polling() as client:
             _echo(client)
-            gevent.sleep(0.3)  # the next GET is parked on the first server
+            wait_parked(first.url, client)  # the next GET is parked on the first server
             first.kill()
             second = server_factory(kind)
-            gevent.sleep(0.2)
+            wait_until(lambda: proxy.retried > 0)  # the proxy saw the GET's upstream die
             assert client.connected  # the proxy holds the GET until an upstream is up
             with bound(1.0):
                 proxy.retarget(second.port)  # the GET is retried there, with the old sid
@@ -169,7 +175,7 @@ def test_fault_silent_server_gives_ping_timeout_on_time(
     client = build(builder, mode)
     _echo(client)
     wait_until(lambda: bool(pings), 3.0)  # the heartbeat runs: the deadline now follows PINGs
-    gevent.sleep(0.1)  # the PONG went out
+    wait_until(lambda: _flushed(client))  # the PONG went out
     handle.pause()  # SIGSTOP: the server goes silent, its sockets stay open
     try:
         start = time.monotonic()

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import gevent
+import gevent.event
 import pytest
 
 import geventio
@@ -142,17 +143,20 @@ def _senders_during_a_failed_upgrade(proxy: FaultProxy, failure: str, bound: Bou
     client = geventio.ClientBuilder(proxy.url).timeout(TIMEOUT).build_polling()
     with client:
         sent = 0
+        under_way = gevent.event.Event()
 
         def sender(k: int) -> None:
             nonlocal sent
             for i in range(PER_SENDER):
                 client.send(f"s{k}-{i}")
                 sent += 1
+                if sent >= SENDERS:
+                    under_way.set()
                 gevent.sleep(0.005)  # 60 messages over ~0.3 s: through the whole failed upgrade
 
         senders = [gevent.spawn(sender, k) for k in range(SENDERS)]
         try:
-            gevent.sleep(0)  # every sender has sent its first message
+            assert under_way.wait(5), "every sender has sent its first message"
             before = sent
             with bound(_bound(failure) + ANSWER_DELAY), pytest.raises(ConnectError):
                 client.upgrade()
@@ -180,7 +184,7 @@ def test_fault_disconnect_during_an_upgrade(server: ServerHandle, where: str, bo
         client = geventio.ClientBuilder(proxy.url).build_polling()  # default timeout: 10 s
         task = spawn_catching(client.upgrade)
         if where == "connecting":
-            gevent.sleep(0)
+            gevent.sleep(0)  # no timed wait: upgrade() runs up to its first block, the dial
         else:
             wait_until(lambda: bool(proxy.probes) and proxy.probes[0].answered_at is not None)
         with bound(2.0):

@@ -12,7 +12,7 @@ import pytest
 
 import geventio
 from geventio import CloseReason, ConnectionClosed, Packet, PacketId
-from tests.helpers import MODES, Mode, build, raw_websocket, receive_all, wait_until
+from tests.helpers import MODES, Mode, build, raw_websocket, receive_all, wait_parked, wait_until
 from tests.servers import ServerFactory, ServerHandle, ServerKind
 
 
@@ -184,21 +184,22 @@ def _expected_server_close(server: ServerHandle, mode: Mode) -> CloseReason:
     return CloseReason.SERVER_DISCONNECT
 
 
-def _park_a_poll(client: geventio.Client) -> None:
-    """Make sure a long-poll GET is parked at the server.
+def _park_a_poll(server: ServerHandle, client: geventio.Client) -> None:
+    """Make sure a long-poll GET is parked at the server (on polling; on WebSocket, a round trip).
 
     python-engineio answers 400 to a GET that arrives after it closed the session, even though
     its CLOSE packet is still queued; only a GET already parked receives that CLOSE.
     """
     client.send("sync")
     assert client.receive(5) == "sync"
-    gevent.sleep(0.1)
+    if client.transport == "polling":
+        wait_parked(server.url, client)
 
 
 def test_server_close_gives_server_disconnect(server: ServerHandle, mode: Mode) -> None:
     errors: list[object] = []
     client = build(geventio.ClientBuilder(server.url).on_error(errors.append), mode)
-    _park_a_poll(client)
+    _park_a_poll(server, client)
     client.send("cmd:close")
     assert client.wait(5) is _expected_server_close(server, mode)
     assert not client.connected
@@ -216,7 +217,7 @@ def _messages(packets: list[Packet]) -> int:
 def test_messages_received_before_close_are_drained(server: ServerHandle, mode: Mode) -> None:
     seen: list[Packet] = []
     client = build(geventio.ClientBuilder(server.url).on_packet(seen.append), mode)
-    _park_a_poll(client)
+    _park_a_poll(server, client)
     client.send("cmd:push:5")
     wait_until(lambda: _messages(seen) >= 5)
     client.send("cmd:close")
@@ -229,7 +230,8 @@ def test_iteration_and_backpressure_with_a_small_inbox(server: ServerHandle, mod
     builder = geventio.ClientBuilder(server.url).inbox_size(2).on_packet(seen.append)
     with build(builder, mode) as client:
         client.send("cmd:push:50")
-        gevent.sleep(0.2)
+        wait_until(lambda: _messages(seen) >= 3)
+        gevent.sleep(0.2)  # a real window, in which a reader that does not wait would go on
         # the reader waits for the consumer: two messages in the inbox, a third in its hands
         assert _messages(seen) <= 3
         received = []

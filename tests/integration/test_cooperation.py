@@ -12,6 +12,7 @@ import gevent
 import gevent.monkey
 
 import geventio
+from tests.helpers import wait_parked
 from tests.servers import ServerHandle
 
 
@@ -27,10 +28,11 @@ def test_a_parked_long_poll_does_not_block_the_hub(server: ServerHandle) -> None
     task = gevent.spawn(ticker)
     try:
         with geventio.ClientBuilder(server.url).build_polling() as client:
-            gevent.sleep(0.5)  # the GET is parked at the server meanwhile
+            wait_parked(server.url, client)
+            gevent.sleep(0.5)  # a window of real time while the GET stays parked at the server
             assert client.connected
         with geventio.ClientBuilder(server.url).build_websocket() as client:
-            gevent.sleep(0.5)  # the WebSocket read waits meanwhile
+            gevent.sleep(0.5)  # a window of real time while the WebSocket read waits
     finally:
         task.kill()
     gaps = [b - a for a, b in itertools.pairwise(ticks)]

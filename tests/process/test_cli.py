@@ -344,7 +344,7 @@ def test_bench_counts_failures_and_exits_1() -> None:
         with process("bench", match.group(1), "-c", "5", "-d", "20") as (bench, _, bench_err):
             line = bench_err.next()
             assert re.fullmatch(r"connected 5/5 clients in [\d.]+ s, sending for 20 s", line)
-            time.sleep(0.5)
+            time.sleep(0.5)  # half a second of real load (no assertion counts its round trips)
             server.kill()  # under the clients' feet
             status, out, err = finish(bench)
     assert status == 1, out + err

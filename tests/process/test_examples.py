@@ -149,7 +149,7 @@ def test_example_imports_without_side_effects(name: str) -> None:
     sockets, threads = open_sockets(), threading.active_count()
     module = load_example(name, f"_imported_{name}")
     del sys.modules[module.__name__]
-    gevent.sleep(0.01)  # one turn of the loop: anything spawned at import would run now
+    gevent.idle()  # a whole turn of the loop: anything spawned at import has run now
     assert module.__doc__, "every example starts with a docstring saying how to run it"
     assert not open_sockets() - sockets, "importing opened a socket (a server? a client?)"
     assert threading.active_count() == threads, "importing started a thread"
@@ -260,7 +260,7 @@ def test_requester_times_out_and_fails_waiting_calls_on_close(
                 requester.ask("lost", timeout=0.1)
             assert requester._pending == {}  # the timed-out call left nothing behind
             waiting = spawn_catching(lambda: requester.ask("never answered", 10))
-            gevent.sleep(0.01)
+            wait_until(lambda: bool(requester._pending))  # the call waits for its answer
             start = time.monotonic()
             requester.close()
             assert isinstance(waiting.get(timeout=2), geventio.ConnectionClosed)

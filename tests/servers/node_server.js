@@ -177,6 +177,9 @@ function main() {
   const counts = new Map(); // sid -> number of non-command messages received
   // sid -> {messages, closed}; never cleared, so it survives the session (cmd:stats)
   const stats = new Map();
+  // sid -> number of its long-poll GETs the server holds now, from the request's arrival to
+  // its response's end (cmd:polls)
+  const polls = new Map();
 
   // Every successful handshake response (polling or websocket) gets the cookie.
   engine.on("initial_headers", (headers) => {
@@ -185,12 +188,16 @@ function main() {
 
   // Registered after attach(): engine.io only captures the listeners that
   // existed before, ours just observe every request.
-  httpServer.on("request", (req) => {
+  httpServer.on("request", (req, res) => {
     if (!isEngineRequest(req)) return;
     const query = queryOf(req);
     const sid = query.get("sid");
     if (sid && query.get("transport") === "polling" && engine.clients[sid]) {
       pollingHeaders.set(sid, headersOf(req));
+    }
+    if (sid && query.get("transport") === "polling" && req.method === "GET") {
+      polls.set(sid, (polls.get(sid) || 0) + 1);
+      res.on("close", () => polls.set(sid, polls.get(sid) - 1));
     }
   });
   if (opts.transports.includes("websocket")) {
@@ -250,6 +257,8 @@ function main() {
     if (command === "stats" && parts.length > 2 && parts[2] !== "") {
       const target = text.slice("cmd:stats:".length);
       socket.send(JSON.stringify(stats.get(target) || { messages: 0, closed: false }));
+    } else if (command === "polls" && parts.length > 2 && parts[2] !== "") {
+      socket.send(String(polls.get(text.slice("cmd:polls:".length)) || 0));
     } else if (command === "push" && parts.length === 3 && isInt(parts[2])) {
       const n = parseInt(parts[2], 10);
       for (let i = 0; i < n; i++) socket.send(`push ${i}`);

@@ -169,6 +169,8 @@ class EngineIOTestApp:
         self.counts: dict[str, int] = {}
         # sid -> {"messages": n, "closed": bool}; never cleared (see cmd:stats)
         self.stats: dict[str, dict[str, Any]] = {}
+        # sid -> number of its long-poll GETs being answered now (see cmd:polls)
+        self.polls: dict[str, int] = {}
         self.eio.on("connect", self.on_connect)
         self.eio.on("message", self.on_message)
         self.eio.on("disconnect", self.on_disconnect)
@@ -219,6 +221,8 @@ class EngineIOTestApp:
             target = text[len("cmd:stats:") :]
             stats = self.stats.get(target, {"messages": 0, "closed": False})
             self.eio.send(sid, json.dumps(stats, separators=(",", ":")))
+        elif command == "polls" and args and args[0]:
+            self.eio.send(sid, str(self.polls.get(text[len("cmd:polls:") :], 0)))
         elif command == "push" and len(args) == 1 and is_uint(args[0]):
             for i in range(int(args[0])):
                 self.eio.send(sid, f"push {i}")
@@ -262,7 +266,7 @@ class EngineIOTestApp:
             return self.app(environ, start_response)
         self.record_request(environ)
         if not is_handshake(environ):
-            return self.app(environ, start_response)
+            return self.answer(environ, start_response)
 
         def start_handshake_response(
             status: str, headers: list[tuple[str, str]], exc_info: Any = None
@@ -272,6 +276,22 @@ class EngineIOTestApp:
             return start_response(status, headers, exc_info)
 
         return self.app(environ, start_handshake_response)
+
+    def answer(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        """Hand a request with a sid to python-engineio, counting the long-poll GETs it holds.
+
+        python-engineio answers a GET within this call (it waits there for packets to send), so
+        the count covers a GET from its arrival to its answer, as the node server's does.
+        """
+        query = query_of(environ)
+        sid = query.get("sid")
+        if sid is None or query.get("transport") != "polling" or environ["REQUEST_METHOD"] != "GET":
+            return self.app(environ, start_response)
+        self.polls[sid] = self.polls.get(sid, 0) + 1
+        try:
+            return self.app(environ, start_response)
+        finally:
+            self.polls[sid] -= 1
 
     def refuse_upgrade_early(self, handler: Any) -> bool:
         """gevent-websocket ``pre_start_hook``: True means "handle as plain HTTP".

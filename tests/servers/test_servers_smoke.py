@@ -287,7 +287,7 @@ def test_close_command_over_polling(http: urllib3.PoolManager, server: ServerHan
         # Like a real client, keep a GET waiting: python-engineio only delivers
         # the CLOSE packet to a GET that is already waiting.
         pending = executor.submit(poll, http, server, sid)
-        time.sleep(0.2)
+        wait_polls(http, server, sid, 1)
         post(http, server, sid, "4cmd:close")
         assert pending.result(timeout=5) == ["1"]
     assert http.request("GET", eio_url(server, sid)).status == 400
@@ -339,6 +339,37 @@ def stats_when_closed(
     while not (reply := stats(http, server, of_sid))["closed"] and time.monotonic() < deadline:
         time.sleep(0.05)
     return reply
+
+
+def wait_polls(http: urllib3.PoolManager, server: ServerHandle, of_sid: str, count: int) -> None:
+    """Ask ``cmd:polls:<of_sid>`` on a fresh polling session until the server holds ``count``
+    GETs of ``of_sid``; fails after 5 s."""
+    sid, _, _, _ = handshake(http, server)
+    deadline = time.monotonic() + 5
+    while True:
+        post(http, server, sid, f"4cmd:polls:{of_sid}")
+        [packet] = poll_until(http, server, sid, 1)
+        if packet == f"4{count}":
+            return
+        assert time.monotonic() < deadline, f"{of_sid} has {packet[1:]} GETs, not {count}"
+        time.sleep(0.02)
+
+
+def test_polls_command(http: urllib3.PoolManager, server: ServerHandle) -> None:
+    sid, _, _, _ = handshake(http, server)
+    wait_polls(http, server, sid, 0)
+    wait_polls(http, server, "no-such-sid", 0)
+    with ThreadPoolExecutor(1) as executor:
+        pending = executor.submit(poll, http, server, sid)
+        wait_polls(http, server, sid, 1)  # a GET waits: nothing to send it yet
+        post(http, server, sid, "4wake")
+        assert pending.result(timeout=5) == ["4wake"]
+    wait_polls(http, server, sid, 0)
+    post(http, server, sid, "4cmd:polls", "4cmd:polls:")
+    assert poll_until(http, server, sid, 2) == [
+        "4unknown command: cmd:polls",
+        "4unknown command: cmd:polls:",
+    ]
 
 
 def test_stats_command(http: urllib3.PoolManager, server: ServerHandle) -> None:

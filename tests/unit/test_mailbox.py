@@ -28,7 +28,7 @@ def test_put_blocks_while_size_items_wait() -> None:
     box.put(1)
     box.put(2)
     third = gevent.spawn(box.put, 3)
-    gevent.sleep(0.02)
+    gevent.idle()  # the put has run, as far as it can
     assert not third.dead
     assert box.get(0.1) == 1
     third.join(1)
@@ -64,7 +64,7 @@ def test_many_getters_each_get_one_item_or_time_out() -> None:
             results.append(exc)
 
     getters = [gevent.spawn(get) for _ in range(3)]
-    gevent.sleep(0.01)
+    gevent.idle()  # every getter waits in get()
     box.put("one")
     box.put("two")
     gevent.joinall(getters, timeout=2)
@@ -75,7 +75,8 @@ def test_many_getters_each_get_one_item_or_time_out() -> None:
 def test_waiting_getters_wake_on_close() -> None:
     box = Mailbox(1)
     getters = [gevent.spawn(box.get) for _ in range(3)]
-    gevent.sleep(0.01)
+    gevent.idle()  # every getter waits in get()
+    assert not any(g.dead for g in getters)
     box.close()
     gevent.joinall(getters, timeout=2)
     assert all(g.value is CLOSED for g in getters)
