@@ -92,8 +92,9 @@ class Inbox:
         elif data:
             fast.feed(data)
         else:  # the end: an incomplete frame is wsproto's to judge (bad UTF-8 in it, say)
-            self.abandon()
+            self._queue += fast.finish()
             self._queue.append(data)
+            self._fast = None
 
     def abandon(self) -> list[bytes]:
         """Stop the fast path; the bytes not given to wsproto yet, in order (``b""``: the end).
