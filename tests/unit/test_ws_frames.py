@@ -493,3 +493,17 @@ def test_mask_is_its_own_inverse() -> None:
         payload = bytes(range(256)) * 4
         assert mask(key, mask(key, payload[:size])) == payload[:size]
     assert mask(key, b"\x00" * 6) == b"\x01\x02\x03\x04\x01\x02"
+
+
+def test_abandon_hands_over_what_wsproto_has_not_seen_yet() -> None:
+    """The close handshake feeds wsproto itself: it gets the incomplete frame first."""
+    partial = raw_frame(Opcode.TEXT, b"0123456789")[:5]
+    inbox = Inbox(Connection(ConnectionType.CLIENT), 100)
+    inbox.feed(raw_frame(Opcode.TEXT, b"done") + partial)
+    while inbox.pending:
+        inbox.step()
+    assert inbox.messages == ["done"]
+    assert inbox.abandon() == [partial]
+    assert not inbox.fast
+    inbox.feed(b"later")
+    assert inbox.abandon() == [b"later"]
