@@ -111,7 +111,8 @@ class Inbox:
         """Parse at most :data:`BATCH` frames (or wsproto events) of what was fed.
 
         Returns the bytes to write, and ``True`` when the batch was full (a flood: the caller
-        should let others run). Never raises: a violation sets :attr:`error`.
+        should let others run). A violation sets :attr:`error`; wsproto's own
+        ``LocalProtocolError`` passes through (a PING to answer once our CLOSE went out).
         """
         if self._events is not None:
             batch = list(islice(self._events, BATCH))

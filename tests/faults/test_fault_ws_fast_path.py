@@ -11,9 +11,9 @@ import pytest
 from dummyserver import Conn, Server, frame
 from helpers import raw_websocket
 
-from geventio import ProtocolError
+from geventio import ProtocolError, TransportError
 
-TEXT, BINARY, CONTINUATION, PING, PONG = 0x1, 0x2, 0x0, 0x9, 0xA
+TEXT, BINARY, CONTINUATION, CLOSE, PING, PONG = 0x1, 0x2, 0x0, 0x8, 0x9, 0xA
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
@@ -100,5 +100,29 @@ def test_a_frame_cut_short_by_the_end_is_the_end() -> None:
         try:
             assert ws.recv(5) == "ok"
             assert ws.recv(5) is None
+        finally:
+            ws.close(0)
+
+
+def test_wsproto_still_decides_when_a_frame_may_be_sent() -> None:
+    """The data frames are built without wsproto, but after the peer's CLOSE (answered by
+    wsproto) a send fails as before: wsproto's state is the one checked."""
+    seen: list[tuple[int, bytes] | None] = []
+
+    def after(conn: Conn) -> None:
+        seen.append(conn.read_frame())
+        seen.append(conn.read_frame())
+        conn.stall()
+
+    with script(frame(TEXT, b"one") + frame(CLOSE, b"\x03\xe8bye"), after) as server:
+        ws = raw_websocket(server.url)
+        try:
+            ws.send(["sent"])
+            assert ws.recv(5) == "one"
+            assert ws.recv(5) is None
+            server.wait_for(lambda: seen == [(TEXT, b"sent"), (CLOSE, b"\x03\xe8bye")])
+            with pytest.raises(TransportError, match="WebSocket is closed"):
+                ws.send(["late"])
+            assert ws.try_send(["late"]) is False
         finally:
             ws.close(0)
