@@ -15,6 +15,7 @@ per frame (RFC 6455, section 5.3) from ``os.urandom``.
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 import sys
@@ -31,7 +32,9 @@ _PING: Final = 0x89
 _NEVER: Final = sys.maxsize  # what ``_need`` is once fallen back: never ready again
 _HEAD16 = struct.Struct("!BBH").pack
 _HEAD64 = struct.Struct("!BBQ").pack
-_ZEROS = bytes(14)  # under the longest header and its key
+_ZEROS6, _ZEROS8, _ZEROS = bytes(6), bytes(8), bytes(14)  # under a header and its key
+#: from this payload size on, masking by translation beats an integer XOR (1.7 ns a byte, not 14)
+_LARGE: Final = 1024
 
 
 class Ping(NamedTuple):
@@ -128,29 +131,33 @@ class FrameParser:
                 break
             b0 = buf[pos]
             b1 = buf[pos + 1]
-            if b1 < 126:
+            # decide on the first two bytes whatever wsproto decides on them: wait only where
+            # it waits too (the extended length of a data frame)
+            if b0 in (_TEXT, _BINARY):
+                if b1 < 126:
+                    length = b1
+                    start = pos + 2
+                elif b1 == 126:
+                    if left < 4:
+                        need = 4
+                        break
+                    length = buf[pos + 2] << 8 | buf[pos + 3]
+                    start = pos + 4
+                    fast = length > 125  # wsproto refuses a length that 7 bits could hold
+                elif b1 == 127:
+                    if left < 10:
+                        need = 10
+                        break
+                    length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+                    start = pos + 10
+                    fast = 0xFFFF < length < 1 << 63  # minimal, and the top bit clear
+                else:
+                    fast = False  # masked: a server must not mask
+                fast = fast and length <= top
+            elif b0 == _PING and b1 < 126:
                 length = b1
                 start = pos + 2
-            elif b1 == 126:
-                if left < 4:
-                    need = 4
-                    break
-                length = buf[pos + 2] << 8 | buf[pos + 3]
-                start = pos + 4
-                fast = length > 125  # wsproto refuses a length that 7 bits could hold
-            elif b1 == 127:
-                if left < 10:
-                    need = 10
-                    break
-                length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
-                start = pos + 10
-                fast = 0xFFFF < length < 1 << 63  # minimal, and the top bit clear
             else:
-                fast = False  # masked: a server must not mask
-                break
-            if b0 in (_TEXT, _BINARY):
-                fast = fast and length <= top
-            elif b0 != _PING or b1 > 125:
                 fast = False
             if not fast:
                 break
@@ -211,11 +218,21 @@ class FrameParser:
 def mask(key: bytes, payload: bytes) -> bytes:
     """``payload`` XOR-ed with the 4-byte ``key`` repeated (RFC 6455, section 5.3)."""
     size = len(payload)
+    if size >= _LARGE:  # four translations, as wsproto does: faster on a long payload
+        data = bytearray(payload)
+        for i in range(4):
+            data[i::4] = data[i::4].translate(_xor_table(key[i]))
+        return bytes(data)
     if not size:
         return b""
     pad = (key * ((size + 3) >> 2))[:size]
     little = int.from_bytes(payload, "little") ^ int.from_bytes(pad, "little")
     return little.to_bytes(size, "little")
+
+
+@functools.cache
+def _xor_table(byte: int) -> bytes:
+    return bytes(i ^ byte for i in range(256))
 
 
 def encode_frames(
@@ -224,11 +241,13 @@ def encode_frames(
     """The client frames of ``messages``, one unfragmented frame each (text for ``str``).
 
     Each frame is masked with its own key, unpredictable (from ``urandom``, one call for the
-    batch). The whole batch is masked in one XOR of two big integers: the frames, and the keys
-    repeated over each payload (zeros over the headers and keys). Never blocks, never raises for
+    batch). The frames are masked together, in one XOR of two big integers: their bytes, and the
+    keys repeated over each payload (zeros under the headers and keys); a payload of
+    :data:`_LARGE` bytes or more is masked apart (:func:`mask`). Never blocks, never raises for
     ``str`` or ``bytes``.
     """
     keys = urandom(4 * len(messages))
+    out: list[bytes] = []
     frames: list[bytes] = []
     pads: list[bytes] = []
     frame = frames.append
@@ -241,17 +260,29 @@ def encode_frames(
         size = len(payload)
         if size < 126:
             frame(bytes((opcode, 0x80 | size)))
-            pad(_ZEROS[:6])
+            pad(_ZEROS6)
         elif size <= 0xFFFF:
             frame(_HEAD16(opcode, 0x80 | 126, size))
-            pad(_ZEROS[:8])
+            pad(_ZEROS8)
         else:
             frame(_HEAD64(opcode, 0x80 | 127, size))
             pad(_ZEROS)
         key = keys[4 * i : 4 * i + 4]
         frame(key)
-        frame(payload)
-        pad((key * ((size + 3) >> 2))[:size])
+        if size < _LARGE:
+            frame(payload)
+            pad((key * ((size + 3) >> 2))[:size])
+        else:  # masked apart, the frames before it in one piece
+            out.append(_xor(frames, pads))
+            frames.clear()
+            pads.clear()
+            out.append(mask(key, payload))
+    out.append(_xor(frames, pads))
+    return b"".join(out)
+
+
+def _xor(frames: list[bytes], pads: list[bytes]) -> bytes:
+    """The bytes of ``frames`` XOR-ed with those of ``pads`` (as long), in one integer XOR."""
     data = b"".join(frames)
     masked = int.from_bytes(data, "little") ^ int.from_bytes(b"".join(pads), "little")
     return masked.to_bytes(len(data), "little")

@@ -115,10 +115,12 @@ class Inbox:
         ``LocalProtocolError`` passes through (a PING to answer once our CLOSE went out).
         """
         if self._events is not None:
-            batch = list(islice(self._events, BATCH))
-            if len(batch) < BATCH:
+            # one event at a time: wsproto's state moves as it parses (a CLOSE parsed before the
+            # PING ahead of it is answered would make that PONG a LocalProtocolError)
+            out, count = self._collect(islice(self._events, BATCH))
+            if count < BATCH:
                 self._events = None
-            return self._collect(batch), len(batch) == BATCH
+            return out, count == BATCH
         if self._queue:
             data = self._queue.pop(0)
             if data:
@@ -137,29 +139,33 @@ class Inbox:
         if not fast.pings:
             self.messages += items  # type: ignore[arg-type]
             return b"", len(items) == BATCH
-        out = []
+        pongs = []
         for item in items:
             if isinstance(item, str | bytes):
                 self.messages.append(item)
             else:
-                out.append(self._conn.send(Pong(payload=item.payload)))
-        return b"".join(out), len(items) == BATCH
+                pongs.append(self._conn.send(Pong(payload=item.payload)))
+        return b"".join(pongs), len(items) == BATCH
 
-    def _collect(self, events: Iterable[Event]) -> bytes:
+    def _collect(self, events: Iterable[Event]) -> tuple[bytes, int]:
         """Turn wsproto events into complete messages; answer PINGs and the CLOSE.
 
-        A protocol error is kept until the messages before it have been taken.
+        Returns the bytes to write and how many events were taken. A protocol error is kept
+        until the messages before it have been taken.
         """
         out: list[bytes] = []
         try:
-            self._collect_events(events, out)
+            count = self._collect_events(events, out)
         except ProtocolError as exc:
             self.error = exc
-        return b"".join(out)
+            count = 0  # nothing more is parsed
+        return b"".join(out), count
 
-    def _collect_events(self, events: Iterable[Event], out: list[bytes]) -> None:
+    def _collect_events(self, events: Iterable[Event], out: list[bytes]) -> int:
         conn = self._conn
+        count = 0
         for event in events:
+            count += 1
             if isinstance(event, Message):
                 self._size += len(event.data)
                 if self._size > self._max:
@@ -183,3 +189,4 @@ class Inbox:
                 if conn.state is ConnectionState.REMOTE_CLOSING:
                     out.append(conn.send(event.response()))
                 self.eof = True
+        return count

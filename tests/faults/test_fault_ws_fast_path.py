@@ -126,3 +126,26 @@ def test_wsproto_still_decides_when_a_frame_may_be_sent() -> None:
             assert ws.try_send(["late"]) is False
         finally:
             ws.close(0)
+
+
+@pytest.mark.parametrize("before", ["", "fragmented"])
+def test_a_ping_right_before_the_close_is_answered(before: str) -> None:
+    """PING then CLOSE in one read: the PONG goes out before wsproto takes the CLOSE (it used to
+    parse the whole batch first, and refuse the PONG as sent after the CLOSE: TransportError)."""
+    seen: list[tuple[int, bytes] | None] = []
+
+    def after(conn: Conn) -> None:
+        seen.append(conn.read_frame())
+        seen.append(conn.read_frame())
+        conn.stall()
+
+    first = frame(TEXT, b"a", fin=False) + frame(CONTINUATION, b"b") if before else b""
+    with script(first + frame(PING, b"p") + frame(CLOSE, b"\x03\xe8"), after) as server:
+        ws = raw_websocket(server.url)
+        try:
+            if before:
+                assert ws.recv(5) == "ab"
+            assert ws.recv(5) is None
+            server.wait_for(lambda: seen == [(PONG, b"p"), (CLOSE, b"\x03\xe8")])
+        finally:
+            ws.close(0)
