@@ -45,7 +45,7 @@ __all__ = ["WebSocketTransport"]
 _RECV_SIZE = 65536
 #: where an HTTP head ends, as h11 finds it (its ``blank_line_regex``)
 _HEAD_END = re.compile(b"\n\r?\n")
-_MAX_HEAD = 65536  # past this without the end of the head, wsproto (h11) judges it
+_MAX_HEAD = 16384  # h11's max_incomplete_event_size: past it, h11 refuses the head anyway
 Frame = str | bytes
 
 

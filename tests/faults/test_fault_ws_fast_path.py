@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from collections.abc import Callable
 
 import pytest
 from dummyserver import Conn, Server, frame
 from helpers import raw_websocket
 
-from geventio import ProtocolError, TransportError
+from geventio import ConnectError, ProtocolError, TransportError
 
 TEXT, BINARY, CONTINUATION, CLOSE, PING, PONG = 0x1, 0x2, 0x0, 0x8, 0x9, 0xA
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -149,3 +150,42 @@ def test_a_ping_right_before_the_close_is_answered(before: str) -> None:
             server.wait_for(lambda: seen == [(PONG, b"p"), (CLOSE, b"\x03\xe8")])
         finally:
             ws.close(0)
+
+
+def test_a_trickled_101_then_frames() -> None:
+    """The head's end is found however it is cut (the search overlaps the pieces)."""
+
+    def handler(conn: Conn) -> None:
+        request = conn.read_request()
+        if request is None:
+            return
+        key = request.headers["sec-websocket-key"].encode()
+        accept = base64.b64encode(hashlib.sha1(key + _GUID).digest()).decode()
+        head = Conn.head(
+            101,
+            {"Upgrade": "websocket", "Connection": "Upgrade"},
+            [("Sec-WebSocket-Accept", accept)],
+        )
+        for i in range(len(head)):
+            conn.send(head[i : i + 1])
+            time.sleep(0.0005)  # real time apart: each byte its own segment, as a trickle
+        conn.send(frame(TEXT, b"after"))
+        conn.stall()
+
+    with Server(handler) as server:
+        ws = raw_websocket(server.url)
+        try:
+            assert ws.recv(5) == "after"
+            assert ws._in.fast
+        finally:
+            ws.close(0)
+
+
+def test_a_head_past_h11_s_limit_is_refused() -> None:
+    def handler(conn: Conn) -> None:
+        if conn.read_request() is not None:
+            conn.send(b"HTTP/1.1 101 Switching Protocols\r\nX-Big: " + b"b" * 40000 + b"\r\n\r\n")
+            conn.stall()
+
+    with Server(handler) as server, pytest.raises(ConnectError):
+        raw_websocket(server.url)
