@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import itertools
 import os
-import random
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from unittest import mock
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -23,7 +21,7 @@ from wsproto.connection import Connection, ConnectionState
 from wsproto.events import BytesMessage, CloseConnection, Message, Ping, TextMessage
 from wsproto.frame_protocol import FrameProtocol, Opcode, ParseFailed
 
-from geventio._transports._frames import FrameParser, encode_frames, mask
+from geventio._transports._frames import FrameParser, mask
 from geventio._transports._frames import Ping as FastPing
 from geventio._transports._inbox import BATCH, Inbox
 from geventio.exceptions import ProtocolError
@@ -227,7 +225,12 @@ def decode_client_frames(data: bytes) -> list[tuple[int, object]]:
 
 
 class Reference:
-    """wsproto alone, and the transport's ``_collect_events`` as it was (26b1003)."""
+    """wsproto alone, and the transport's ``_collect_events`` as it was (26b1003).
+
+    One change: each event is handled before wsproto parses the next. The transport took a
+    batch of 256 events first, so wsproto could take a CLOSE before the PING ahead of it was
+    answered, and the PONG then failed (``LocalProtocolError``); ``Inbox`` fixed that too.
+    """
 
     def __init__(self, top: int) -> None:
         self.ws = Connection(ConnectionType.CLIENT)
@@ -430,69 +433,6 @@ def test_a_batch_stops_at_the_limit_and_resumes() -> None:
     while parser.ready:
         sizes.append(len(parser.parse(BATCH)))
     assert sizes == [256, 256, 88]
-
-
-# -- encoding: what a wsproto server makes of our frames
-
-
-def server_decode(data: bytes) -> list[str | bytes]:
-    proto = FrameProtocol(client=False, extensions=[])  # a server: it requires masked frames
-    proto.receive_bytes(data)
-    out: list[str | bytes] = []
-    for frame in proto.received_frames():
-        assert frame.frame_finished
-        assert frame.message_finished
-        assert frame.opcode in (Opcode.TEXT, Opcode.BINARY)
-        assert isinstance(frame.payload, str | bytes)
-        out.append(frame.payload)
-    return out
-
-
-messages = st.lists(st.one_of(texts, blobs), max_size=6)
-
-
-@settings(max_examples=150, deadline=None)
-@given(messages)
-def test_a_wsproto_server_decodes_our_frames_to_the_messages_sent(batch: list[str | bytes]) -> None:
-    decoded = server_decode(encode_frames(batch))
-    assert decoded == batch
-    assert [type(m) for m in decoded] == [type(m) for m in batch]
-
-
-@settings(max_examples=100, deadline=None)
-@given(messages, st.randoms(use_true_random=False))
-def test_our_frames_are_byte_for_byte_wsproto_s_with_the_same_keys(
-    batch: list[str | bytes], rng: random.Random
-) -> None:
-    """Same keys (a seeded source for both): our encoding is wsproto's, byte for byte."""
-    seed = rng.getrandbits(32)
-
-    def keys() -> Callable[[int], bytes]:
-        source = random.Random(seed)
-        return lambda n: bytes(source.getrandbits(8) for _ in range(n))
-
-    ours = encode_frames(batch, keys())
-    with mock.patch.object(os, "urandom", keys()):
-        ws = Connection(ConnectionType.CLIENT)
-        theirs = b"".join(
-            ws.send(TextMessage(m) if isinstance(m, str) else BytesMessage(m)) for m in batch
-        )
-    assert ours == theirs
-
-
-def test_each_frame_has_its_own_key() -> None:
-    frames = encode_frames(["same"] * 50)
-    keys = {frames[i * 10 + 2 : i * 10 + 6] for i in range(50)}  # header 2, key 4, payload 4
-    assert len(keys) == 50
-    assert server_decode(frames) == ["same"] * 50
-
-
-def test_mask_is_its_own_inverse() -> None:
-    key = b"\x01\x02\x03\x04"
-    for size in (0, 1, 3, 4, 5, 1000):
-        payload = bytes(range(256)) * 4
-        assert mask(key, mask(key, payload[:size])) == payload[:size]
-    assert mask(key, b"\x00" * 6) == b"\x01\x02\x03\x04\x01\x02"
 
 
 def test_abandon_hands_over_what_wsproto_has_not_seen_yet() -> None:
