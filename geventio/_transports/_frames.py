@@ -8,6 +8,9 @@ bit, a masked frame, a bad opcode or length, an oversized frame, invalid UTF-8, 
 back* for good: that frame's first byte and everything after it are handed over, cut as they were
 received, for wsproto to judge (see :class:`geventio._transports._inbox.Inbox`). wsproto then
 sees exactly the pieces it would have seen alone, so it gives the same events and the same errors.
+One difference in time, none in result: invalid UTF-8 in a text frame still arriving is found once
+the frame is whole (or once the peer closed, when the frame goes to wsproto), where wsproto alone
+may find it in the part already received.
 
 :func:`encode_frames` builds the client's data frames: FIN, the opcode, a fresh random masking key
 per frame (RFC 6455, section 5.3) from ``os.urandom``.
