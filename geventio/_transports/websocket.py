@@ -1,15 +1,19 @@
-"""WebSocket over wsproto on a gevent socket (plus ``gevent.ssl`` for wss).
+"""WebSocket on a gevent socket (plus ``gevent.ssl`` for wss): wsproto, with a fast path.
 
 One greenlet reads (:meth:`WebSocketTransport.recv`); any greenlet may write (:meth:`send`), and
 writes are serialized by a lock because ``sendall`` can yield partway. WebSocket pings are answered
 here (that is framing, not Engine.IO). Messages are reassembled up to ``max_message_size``.
+
+wsproto runs the handshake, the close and anything unusual; the plain frames (whole text or binary
+messages, PINGs) are parsed by :mod:`geventio._transports._frames` until the first frame that is
+not (see :class:`~geventio._transports._inbox.Inbox`), and the data frames sent are built there.
 """
 
 from __future__ import annotations
 
+import re
 import ssl
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from itertools import islice
+from collections.abc import Mapping, Sequence
 
 import gevent
 import gevent.lock
@@ -18,15 +22,10 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.connection import Connection, ConnectionState
 from wsproto.events import (
     AcceptConnection,
-    BytesMessage,
     CloseConnection,
-    Event,
-    Message,
-    Ping,
     RejectConnection,
     RejectData,
     Request,
-    TextMessage,
 )
 from wsproto.utilities import LocalProtocolError
 
@@ -34,6 +33,8 @@ from geventio._cookies import CookieJar
 from geventio._headers import request_headers
 from geventio._proxy import Proxy
 from geventio._transports._errors import MAX_ERROR_BODY, deadline, error_body, map_errors, reraise
+from geventio._transports._frames import encode_frames
+from geventio._transports._inbox import Inbox
 from geventio._transports._sockets import open_socket, wrap_tls
 from geventio._transports._tunnel import open_tunnel
 from geventio._url import Endpoint
@@ -42,7 +43,9 @@ from geventio.exceptions import ConnectError, ProtocolError, TransportError
 __all__ = ["WebSocketTransport"]
 
 _RECV_SIZE = 65536
-_EVENT_BATCH = 256
+#: where an HTTP head ends, as h11 finds it (its ``blank_line_regex``)
+_HEAD_END = re.compile(b"\n\r?\n")
+_MAX_HEAD = 16384  # h11's max_incomplete_event_size: past it, h11 refuses the head anyway
 Frame = str | bytes
 
 
@@ -55,14 +58,10 @@ class WebSocketTransport:
         self._ws: WSConnection | Connection = ws
         self._max = max_message_size
         self._lock = gevent.lock.Semaphore()
-        self._messages: list[Frame] = []  # a list: a deque costs 770 bytes per connection
         self._backlog = b""  # bytes try_send could not send without waiting; they go first
-        self._parts: list[str] | list[bytes] = []
-        self._size = 0
         self._closed = False
-        self._eof = False
-        self._error: ProtocolError | None = None
-        self._events: Iterator[Event] | None = None  # received, not yet parsed: see recv
+        self._in: Inbox  # what was received: set by the handshake, once the connection is open
+        self._messages: list[Frame]  # self._in.messages
 
     @classmethod
     def connect(
@@ -115,33 +114,45 @@ class WebSocketTransport:
         return transport
 
     def _handshake(self, what: str, cookies: CookieJar, endpoint: Endpoint) -> None:
-        """Read the handshake answer; a refusal raises ConnectError with status and body."""
+        """Read the handshake answer; a refusal raises ConnectError with status and body.
+
+        wsproto is fed the head of the answer alone, so that it holds none of the frames that
+        follow: those go to the fast path. Should it want more than the head to accept, it is
+        fed the rest, and it alone parses the connection from then on.
+        """
         reject: RejectConnection | None = None
         body = b""
         finished = False
+        head: bytes | None = b""  # the answer until the end of its head is found
         while True:
             data = self._sock.recv(_RECV_SIZE)
-            self._ws.receive_data(data or None)
-            for event in self._ws.events():
-                if isinstance(event, AcceptConnection):
-                    cookies.update(
-                        endpoint,
-                        [
-                            v.decode("latin-1")
-                            for k, v in event.extra_headers
-                            if k.lower() == b"set-cookie"
-                        ],
-                    )
-                    self._events = self._ws.events()  # what followed the answer: see recv
-                    if isinstance(self._ws, WSConnection) and self._ws.connection is not None:
-                        self._ws = self._ws.connection
-                    return
-                if isinstance(event, RejectConnection):
-                    reject = event
-                    finished = not event.has_body
-                elif isinstance(event, RejectData):
-                    body += event.data
-                    finished = event.body_finished
+            pieces, split = [data], False
+            if head is not None:
+                head += data
+                end = _HEAD_END.search(head, max(0, len(head) - len(data) - 2))
+                if end is None and data and len(head) <= _MAX_HEAD:
+                    continue
+                cut = len(head) if end is None else end.end()
+                pieces = [p for p in (head[:cut], head[cut:]) if p] + ([] if data else [b""])
+                head, split = None, True
+            for i, piece in enumerate(pieces):
+                self._ws.receive_data(piece or None)
+                for event in self._ws.events():
+                    if isinstance(event, AcceptConnection):
+                        self._accepted(event, cookies, endpoint)
+                        assert isinstance(self._ws, Connection)
+                        fast = split and i == 0 and not event.extensions
+                        self._in = Inbox(self._ws, self._max, fast=fast)
+                        self._messages = self._in.messages
+                        for later in pieces[i + 1 :]:
+                            self._in.feed(later)
+                        return
+                    if isinstance(event, RejectConnection):
+                        reject = event
+                        finished = not event.has_body
+                    elif isinstance(event, RejectData):
+                        body += event.data
+                        finished = event.body_finished
             if reject is not None and (finished or not data or len(body) > MAX_ERROR_BODY):
                 break
             if not data:
@@ -151,41 +162,14 @@ class WebSocketTransport:
             f"{what}: HTTP {reject.status_code}: {text[:200]}", status=reject.status_code, body=text
         )
 
-    def _collect(self, events: Iterable[Event]) -> None:
-        """Turn wsproto events into complete messages; answer pings and the close.
-
-        A protocol error is kept until the messages before it have been taken by :meth:`recv`.
-        """
-        try:
-            self._collect_events(events)
-        except ProtocolError as exc:
-            self._error = exc
-
-    def _collect_events(self, events: Iterable[Event]) -> None:
-        for event in events:
-            if isinstance(event, Message):
-                self._size += len(event.data)
-                if self._size > self._max:
-                    raise ProtocolError(f"message larger than {self._max} bytes")
-                self._parts.append(event.data)
-                if event.message_finished:
-                    parts, self._parts, self._size = self._parts, [], 0
-                    if isinstance(event, TextMessage):
-                        self._messages.append("".join(parts))  # type: ignore[arg-type]
-                    else:
-                        assert isinstance(event, BytesMessage)
-                        self._messages.append(b"".join(parts))  # type: ignore[arg-type]
-            elif isinstance(event, Ping):
-                self._write(self._ws.send(event.response()))
-            elif isinstance(event, CloseConnection):
-                if self._ws.state is ConnectionState.OPEN:
-                    # wsproto reports invalid framing (bad UTF-8, masked frame, bad opcode) as a
-                    # close event without the peer having closed: that is a protocol error.
-                    self._write(self._ws.send(CloseConnection(event.code, event.reason)))
-                    raise ProtocolError(f"invalid WebSocket data: {event.reason} ({event.code})")
-                if self._ws.state is ConnectionState.REMOTE_CLOSING:
-                    self._write(self._ws.send(event.response()))
-                self._eof = True
+    def _accepted(self, event: AcceptConnection, cookies: CookieJar, endpoint: Endpoint) -> None:
+        """Keep the cookies the 101 answer set; from now on, wsproto's open connection alone."""
+        cookies.update(
+            endpoint,
+            [v.decode("latin-1") for k, v in event.extra_headers if k.lower() == b"set-cookie"],
+        )
+        if isinstance(self._ws, WSConnection) and self._ws.connection is not None:
+            self._ws = self._ws.connection
 
     def _write(self, data: bytes) -> None:
         """Write ``data`` after any backlog; blocks until the kernel took it all."""
@@ -217,29 +201,24 @@ class WebSocketTransport:
 
     def _read(self, connecting: bool) -> Frame | None:
         """:meth:`recv` without a bound: read until a message is complete or the peer closed."""
+        inbox = self._in
         try:
-            while not self._messages:
-                if self._error is not None:
-                    raise self._error
-                if self._eof:
+            while not inbox.messages:
+                if inbox.error is not None:
+                    raise inbox.error
+                if inbox.eof:
                     return None
-                if self._events is not None:  # parse what came in a batch at a time: 64 KiB
-                    batch = list(islice(self._events, _EVENT_BATCH))  # of tiny frames is 0.2 s
-                    if len(batch) < _EVENT_BATCH:
-                        self._events = None
-                    self._collect(batch)
-                    if len(batch) == _EVENT_BATCH and not self._messages:
+                if inbox.pending:  # parse what came in a batch at a time: 64 KiB of tiny
+                    out, full = inbox.step()  # frames is 0.2 s through wsproto
+                    if out:
+                        self._write(out)
+                    if full and not inbox.messages:
                         gevent.idle()  # frames that end no message (fragments, pings): a flood
                     continue
-                data = self._sock.recv(_RECV_SIZE)
-                if not data:
-                    self._eof = True
-                    return None
-                self._ws.receive_data(data)
-                self._events = self._ws.events()
+                inbox.feed(self._sock.recv(_RECV_SIZE))
         except Exception as exc:
             reraise(exc, "WebSocket read", connecting=connecting)
-        return self._messages.pop(0)
+        return inbox.messages.pop(0)
 
     @property
     def idle(self) -> bool:
@@ -290,10 +269,8 @@ class WebSocketTransport:
         return not self._backlog
 
     def _encode(self, frames: Sequence[Frame]) -> bytes:
-        send = self._ws.send
-        return b"".join(
-            [send(TextMessage(f) if isinstance(f, str) else BytesMessage(f)) for f in frames]
-        )
+        """The frames of ``frames``, masked; the callers checked that wsproto's state is OPEN."""
+        return encode_frames(frames)
 
     def close(self, timeout: float = 1.0) -> None:
         """Close with the close handshake, then drain before closing the socket.
@@ -314,14 +291,15 @@ class WebSocketTransport:
             deadline.start()
             if self._ws.state is ConnectionState.OPEN:
                 self._write(self._ws.send(CloseConnection(code=1000)))
-            while not self._eof:
-                data = self._sock.recv(_RECV_SIZE)
+            pending = self._in.abandon()  # received, not given to wsproto yet: it goes first
+            while not self._in.eof:
+                data = pending.pop(0) if pending else self._sock.recv(_RECV_SIZE)
                 if not data:
                     break
                 self._ws.receive_data(data)
                 for event in self._ws.events():
                     if isinstance(event, CloseConnection):
-                        self._eof = True
+                        self._in.eof = True
         except (gevent.Timeout, OSError, LocalProtocolError, TransportError, ProtocolError) as exc:
             if isinstance(exc, gevent.Timeout) and exc is not deadline:
                 raise  # someone else's timeout
