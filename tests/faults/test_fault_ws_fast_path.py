@@ -9,10 +9,10 @@ import time
 from collections.abc import Callable
 
 import pytest
-from dummyserver import Conn, Server, frame
-from helpers import raw_websocket
 
 from geventio import ConnectError, ProtocolError, TransportError
+from tests.faults.dummyserver import Conn, Server, frame
+from tests.helpers import raw_websocket
 
 TEXT, BINARY, CONTINUATION, CLOSE, PING, PONG = 0x1, 0x2, 0x0, 0x8, 0x9, 0xA
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"

@@ -4,9 +4,9 @@ both real servers (their frames take the fast path; ours are built by ``encode_f
 from __future__ import annotations
 
 import pytest
-from servers import ServerFactory, ServerKind
 
 import geventio
+from tests.servers import ServerFactory, ServerKind
 
 #: Engine.IO puts "4" before a text message: text of n - 1 characters is a frame of n bytes
 SIZES = [0, 1, 124, 125, 126, 127, 65534, 65535, 65536, 65537, 1 << 20]
