@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any
 
 from geventio._url import bracket
 
@@ -25,19 +26,33 @@ TRANSPORTS = ("polling", "websocket")
 
 
 class _VerbatimJSON:
-    """A ``json`` module for python-engineio that never decodes received text.
+    """A ``json`` module for python-engineio that never decodes what an embedded server receives.
 
     python-engineio runs ``json.loads`` on every text message ("[1]" would arrive as a list and
-    go back re-encoded); a ``loads`` that always fails makes it keep the raw string.
+    go back re-encoded); a ``loads`` that fails makes it keep the raw string. python-engineio
+    keeps its ``json`` in one class attribute for the whole process, though, and its client
+    decodes the OPEN packet with it too: so ``loads`` fails only for the packets of the servers
+    marked here (:data:`MARK`), found on the stack of python-engineio's own frames, and decodes as
+    ``json.loads`` for any other python-engineio client or server in the process.
     """
+
+    #: the attribute set on each embedded ``engineio.Server``
+    MARK = "_geventio_verbatim"
 
     @staticmethod
     def dumps(obj: Any, **kwargs: Any) -> str:
         return json.dumps(obj, **kwargs)
 
     @staticmethod
-    def loads(s: Any, **kwargs: Any) -> NoReturn:
-        raise ValueError("text messages are delivered verbatim")
+    def loads(s: Any, **kwargs: Any) -> Any:
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_globals.get("__name__", "").startswith("engineio."):
+            owner = frame.f_locals.get("self")
+            server = getattr(owner, "server", owner)  # a session of the server, or the server
+            if getattr(server, _VerbatimJSON.MARK, False):
+                raise ValueError("text messages are delivered verbatim")
+            frame = frame.f_back  # type: ignore[assignment]
+        return json.loads(s, **kwargs)
 
 
 def start_server(
@@ -89,11 +104,13 @@ def start_server(
         transports=list(transports),
         max_http_buffer_size=max_payload,
         cors_allowed_origins="*",
-        json=_VerbatimJSON,
+        json=_VerbatimJSON,  # verbatim for this server's packets only: see there
         # python-engineio logs client mistakes at ERROR even with logger=False; under the
         # "geventio" logger they are printed only where the application configures logging
         logger=logging.getLogger("geventio.server"),
     )
+
+    setattr(eio, _VerbatimJSON.MARK, True)
 
     def on_connect(sid: str, environ: dict[str, Any]) -> None:
         if greeting is not None:
