@@ -1,0 +1,134 @@
+"""The write side of a session: from the caller when that needs no wait, else a writer greenlet.
+
+On an open WebSocket, :meth:`Writer.push` writes the queued frames from the greenlet that queued
+them (a ``send()``, or the reader's PONG), with no switch, when the transport is idle: nobody
+else writing, nothing backlogged. The socket takes what it can at once; whatever it could not
+take stays in the transport's backlog, in order. Only then, or when another greenlet holds the
+send lock, does a **writer** greenlet start; it pushes the backlog and the outbox out (blocking
+in the socket's ``sendall``) and ends as soon as both are empty. An idle WebSocket session thus
+holds no writer at all.
+
+Polling has the same lazy writer: it starts when there is something to POST and ends once the
+outbox is empty and no POST is in flight (one POST at a time, as before). While polling pauses
+for the upgrade it waits, so that what was queued meanwhile goes out on the WebSocket.
+
+Order: packets leave the core's outbox in the order they were queued, and the outbox is taken
+only under the send lock or, on the fast path, while nobody else writes; frames that the socket
+did not take wait in the transport's backlog, which every later write sends first. Many
+greenlets sending at once therefore keep each one's order and never interleave frames.
+
+Backpressure: the send buffer counts the outbox. The fast path takes the outbox only while the
+transport is idle, so at most one batch waits in the backlog beyond it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import gevent
+import gevent.event
+import gevent.lock
+
+from geventio import _pumps as pumps
+from geventio._connection import Connection, State
+from geventio._transports.polling import PollingTransport
+from geventio._transports.websocket import WebSocketTransport
+from geventio.exceptions import EngineIOError
+
+__all__ = ["Writer"]
+
+#: the session's connection and transports as they are now (the upgrade changes them)
+Wire = tuple[Connection, PollingTransport | None, WebSocketTransport | None]
+
+
+class Writer:
+    """Sends what the session queues; holds a writer greenlet only while something waits.
+
+    :param wire: the session's connection and transports, read anew at each step.
+    :param spawn: starts the writer greenlet running a loop (the session guards it).
+    :param lost: reports a failed write (the session closes); the writer then ends.
+    """
+
+    def __init__(
+        self,
+        wire: Callable[[], Wire],
+        spawn: Callable[[Callable[[], None]], gevent.Greenlet[Any, Any]],
+        lost: Callable[[EngineIOError], None],
+    ) -> None:
+        self._wire = wire
+        self._spawn = spawn
+        self._lost = lost
+        self.lock = gevent.lock.Semaphore()  # held by whoever writes to a transport
+        self.room = gevent.event.Event()  # set when packets left the outbox: senders may go on
+        self._wake = gevent.event.Event()  # the writer greenlet's: set when there is more to do
+        self.greenlet: gevent.Greenlet[Any, Any] | None = None
+
+    def push(self) -> None:
+        """Send what the session queued: at once when that needs no wait, else by the writer.
+
+        Never blocks and never raises: a failed write shows up in the writer, which reports it
+        to ``lost``.
+        """
+        conn, _, ws = self._wire()
+        if (
+            ws is not None
+            and conn.transport == "websocket"
+            and (conn.state is State.OPEN or conn.state is State.CLOSING)
+            and ws.idle
+            and not self.lock.locked()
+        ):
+            frames = conn.next_frames()
+            self.room.set()
+            if ws.try_send(frames):
+                return  # all written, from this greenlet: no writer, no switch
+        self._wake.set()
+        if self.greenlet is None:
+            self.greenlet = self._spawn(self._run)
+
+    @property
+    def pending(self) -> bool:
+        """``True`` while the writer greenlet is alive: something queued is not written yet."""
+        return self.greenlet is not None
+
+    def join(self, timeout: float) -> None:
+        """Wait until everything queued is written (the writer ended), at most ``timeout``.
+
+        Blocks the calling greenlet; returns at once when called from the writer itself.
+        """
+        greenlet = self.greenlet
+        if greenlet is not None and greenlet is not gevent.getcurrent():
+            greenlet.join(timeout)
+
+    def stop(self, timeout: float) -> None:
+        """Kill the writer (unless it is the caller) and wait for it, at most ``timeout``."""
+        greenlet = self.greenlet
+        self.room.set()  # wakes blocked senders: the session tells them it closed
+        if greenlet is not None and greenlet is not gevent.getcurrent():
+            greenlet.kill(block=True, timeout=timeout)
+
+    def _run(self) -> None:
+        """The writer greenlet: flush under the send lock until nothing is left, then end.
+
+        Blocks in the transport's writes; waits for a wake-up only while something queued cannot
+        be sent yet (polling paused for the upgrade).
+        """
+        while True:
+            self._wake.clear()
+            conn, polling, ws = self._wire()
+            try:
+                with self.lock:
+                    pumps.flush(conn, polling, ws, self.room.set)
+            except EngineIOError as exc:
+                self._end()
+                self._lost(exc)
+                return
+            backlogged = ws is not None and ws.backlogged
+            if conn.state is State.CLOSED or (conn.flushed and not backlogged):
+                self._end()  # no switch since the check: a push from now on spawns a new one
+                return
+            self._wake.wait()
+
+    def _end(self) -> None:
+        if self.greenlet is gevent.getcurrent():
+            self.greenlet = None
