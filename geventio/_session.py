@@ -343,7 +343,7 @@ class Session:
         if self._closed is None:
             self._conn.close()
             if self._started:
-                self._writer.push()  # CLOSE, after what was queued
+                self._writer.flush()  # CLOSE, after what was queued
                 self._writer.join(self.options.timeout)
             self._close(CloseReason.CLIENT_DISCONNECT)
         if self._dispatcher is not None and not self._dispatcher.running_here():
@@ -408,7 +408,7 @@ class Session:
     def _handle(self, events: list[Event]) -> None:
         o = self.options
         if self._conn.has_output:  # a PONG goes out before delivery can block on a full inbox
-            self._writer.push()
+            self._writer.flush()
         for event in events:
             if isinstance(event, MessageReceived):
                 if o.on_data is not None:
@@ -424,7 +424,7 @@ class Session:
             elif isinstance(event, Closed):
                 self._close(event.reason, event.error)
         if self._conn.has_output:
-            self._writer.push()
+            self._writer.flush()
 
     # -- the one teardown (-> CLOSED) -------------------------------------------------------
 

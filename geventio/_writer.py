@@ -8,6 +8,12 @@ send lock, does a **writer** greenlet start; it pushes the backlog and the outbo
 in the socket's ``sendall``) and ends as soon as both are empty. An idle WebSocket session thus
 holds no writer at all.
 
+A burst is coalesced (*corked*): after a write from the caller, further pushes before the caller
+yields to the hub only queue; one hub callback, run when it yields, writes them all in one
+``send`` (one syscall for a loop of ``send()`` calls, as the writer greenlet did before). The
+callback never blocks: what the socket does not take goes to the writer. :meth:`Writer.flush`
+(a PONG, the CLOSE of a disconnect) writes at once, cork or not.
+
 Polling has the same lazy writer: it starts when there is something to POST and ends once the
 outbox is empty and no POST is in flight (one POST at a time, as before). While polling pauses
 for the upgrade it waits, so that what was queued meanwhile goes out on the WebSocket.
@@ -63,28 +69,54 @@ class Writer:
         self.room = gevent.event.Event()  # set when packets left the outbox: senders may go on
         self._wake = gevent.event.Event()  # the writer greenlet's: set when there is more to do
         self.greenlet: gevent.Greenlet[Any, Any] | None = None
+        self._corked = False  # a write from the caller happened; the hub callback is due
 
     def push(self) -> None:
-        """Send what the session queued: at once when that needs no wait, else by the writer.
+        """Send what the session queued: at once when that needs no wait, else soon.
 
-        Never blocks and never raises: a failed write shows up in the writer, which reports it
-        to ``lost``.
+        Right after a write from this greenlet (corked), it only queues: the hub callback writes
+        the lot when the greenlet yields. Never blocks and never raises: a failed write shows up
+        in the writer, which reports it to ``lost``.
+        """
+        if not self._corked:
+            self.flush()
+
+    def flush(self) -> None:
+        """Like :meth:`push`, but writes now even when corked (a PONG, the CLOSE).
+
+        Never blocks and never raises.
         """
         conn, _, ws = self._wire()
+        if conn.state is State.CLOSED:
+            return
         if (
             ws is not None
             and conn.transport == "websocket"
-            and (conn.state is State.OPEN or conn.state is State.CLOSING)
             and ws.idle
             and not self.lock.locked()
+            and (conn.state is State.OPEN or conn.state is State.CLOSING)
         ):
             frames = conn.next_frames()
             self.room.set()
-            if ws.try_send(frames):
-                return  # all written, from this greenlet: no writer, no switch
+            if ws.try_send(frames):  # all written, from this greenlet: no writer, no switch
+                if self.greenlet is not None:  # one waiting for the upgrade: it may end now
+                    self._wake.set()
+                if not self._corked:
+                    self._corked = True
+                    gevent.get_hub().loop.run_callback(self._uncork)
+                return
         self._wake.set()
         if self.greenlet is None:
             self.greenlet = self._spawn(self._run)
+
+    def _uncork(self) -> None:
+        """The hub callback after a write from the caller: write what was queued since.
+
+        Runs in the hub, so it must not block (it does not: see :meth:`flush`).
+        """
+        self._corked = False
+        if self._wire()[0].has_output:
+            self.flush()
 
     @property
     def pending(self) -> bool:
