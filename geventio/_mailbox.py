@@ -12,7 +12,6 @@ from typing import Any
 
 import gevent
 import gevent.event
-import gevent.lock
 
 from geventio.exceptions import Timeout
 
@@ -28,17 +27,27 @@ class Mailbox:
     """A FIFO whose ``put`` blocks while ``size`` items wait (backpressure on the reader).
 
     ``close`` never blocks; after it, ``get`` drains what is left, then returns ``CLOSED``.
-    Built on a list and two small gevent primitives: a ``gevent.queue.Queue`` costs about
-    3.5 KiB, which thousands of idle clients would pay for nothing.
+    Built on a list, a count and one small gevent event (a second one only while a ``put``
+    waits): a ``gevent.queue.Queue`` costs about 3.5 KiB, which thousands of idle clients would
+    pay for nothing.
     """
+
+    __slots__ = ("_free", "_items", "_ready", "_room")
 
     def __init__(self, size: int) -> None:
         self._items: list[Any] = []
         self._ready = gevent.event.Event()  # set while items wait
-        self._slots = gevent.lock.Semaphore(size)
+        self._free = size  # how many more items put() may add without blocking
+        self._room: gevent.event.Event | None = None  # set when get() freed a slot
 
     def put(self, item: Any) -> None:
-        self._slots.acquire()
+        """Append ``item``; blocks the calling greenlet while ``size`` items wait."""
+        while self._free <= 0:
+            if self._room is None:
+                self._room = gevent.event.Event()
+            self._room.clear()
+            self._room.wait()
+        self._free -= 1
         self._append(item)
 
     def put_final(self, item: Any) -> None:
@@ -67,7 +76,9 @@ class Mailbox:
             self._ready.clear()
         if type(item) is tuple and len(item) == 1:
             return item[0]
-        self._slots.release()
+        self._free += 1
+        if self._room is not None:
+            self._room.set()
         return item
 
 
@@ -93,6 +104,18 @@ class Dispatcher:
     semaphore or event per call; the events are touched only when someone waits on them).
     """
 
+    __slots__ = (
+        "_calls",
+        "_closed",
+        "_greenlet",
+        "_idle",
+        "_next",
+        "_room",
+        "_size",
+        "_waiting",
+        "_wake",
+    )
+
     def __init__(self, size: int) -> None:
         self._size = size
         self._calls: list[tuple[Callable[[Any], Any], Any, bool] | None] = []
@@ -100,9 +123,9 @@ class Dispatcher:
         self._waiting = 0  # calls queued and not started, but the final ones
         self._closed = False
         self._idle = False  # the greenlet waits for calls on _wake
-        self._full = False  # the reader waits for room on _room
-        self._wake = gevent.event.Event()
-        self._room = gevent.event.Event()
+        # made on first use: thousands of idle clients with callbacks pay for none
+        self._wake: gevent.event.Event | None = None  # the greenlet's: calls are queued
+        self._room: gevent.event.Event | None = None  # the caller's: a call was taken
         self._greenlet: gevent.Greenlet[Any, Any] | None = None
 
     def call(self, callback: Callable[[Any], Any], arg: Any, *, final: bool = False) -> None:
@@ -115,7 +138,8 @@ class Dispatcher:
             return
         if not final:
             while self._waiting >= self._size:
-                self._full = True
+                if self._room is None:
+                    self._room = gevent.event.Event()
                 self._room.clear()
                 self._room.wait()
             self._waiting += 1
@@ -123,15 +147,19 @@ class Dispatcher:
         if self._greenlet is None:
             self._greenlet = gevent.spawn(self._run)
         elif self._idle:
-            self._idle = False
-            self._wake.set()
+            self._notify()
 
     def close(self) -> None:
         """Stop once every queued call has run; never blocks."""
         self._closed = True
         if self._idle:
-            self._idle = False
-            self._wake.set()
+            self._notify()
+
+    def _notify(self) -> None:
+        """Wake the greenlet waiting for calls."""
+        self._idle = False
+        assert self._wake is not None
+        self._wake.set()
 
     def running_here(self) -> bool:
         """``True`` when called from inside a callback."""
@@ -149,10 +177,12 @@ class Dispatcher:
             if self._closed:
                 return
             self._idle = True
+            if self._wake is None:
+                self._wake = gevent.event.Event()
             self._wake.clear()
             if not self._wake.wait(IDLE_EXIT) and self._next == len(calls):
                 self._idle = False
-                self._greenlet = None  # idle: the next call starts a new greenlet
+                self._greenlet = self._wake = None  # idle: the next call starts a new greenlet
                 return
 
     def _drain(self, calls: list[tuple[Callable[[Any], Any], Any, bool] | None]) -> None:
@@ -165,8 +195,7 @@ class Dispatcher:
             callback, arg, final = item
             if not final:
                 self._waiting -= 1
-                if self._full:
-                    self._full = False
+                if self._room is not None:
                     self._room.set()
             try:
                 callback(arg)

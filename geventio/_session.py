@@ -107,11 +107,7 @@ class Session:
         self._ws: WebSocketTransport | None = None
         self._probe: WebSocketTransport | None = None  # the upgrade's WebSocket while it probes
         self._reader: gevent.Greenlet[Any, Any] | None = None
-        self._writer = Writer(
-            lambda: (self._conn, self._polling, self._ws),
-            lambda loop: gevent.spawn(self._guarded, loop),
-            self._lost,
-        )
+        self._writer = Writer(self)
         self._started = False  # the greenlets and the timer run: see _abort
         self._dispatcher: Dispatcher | None = None
         self._heartbeat = HeartbeatWatch(
@@ -273,7 +269,7 @@ class Session:
         try:
             if self._closed is None and locked and conn.paused:
                 frames = conn.finish_upgrade()
-                self._writer.room.set()
+                self._writer.took()
                 ws.send(frames)
                 assert self._polling is not None
                 self._polling.close()
@@ -305,14 +301,9 @@ class Session:
         :raises ConnectionClosed: once the session is closed or closing, also while blocked.
         """
         self._check_open()
-        conn = self._conn
-        conn.send(packet)
+        self._conn.send(packet)
         self._writer.push()
-        room = self._writer.room
-        while conn.queued_bytes > self.options.send_buffer:
-            self._check_open()
-            room.clear()
-            room.wait()
+        self._writer.wait_room(self._conn, self.options.send_buffer, self._check_open)
 
     def _check_open(self) -> None:
         if self._closed is not None:

@@ -30,7 +30,7 @@ transport is idle, so at most one batch waits in the backlog beyond it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import gevent
 import gevent.event
@@ -42,33 +42,37 @@ from geventio._transports.polling import PollingTransport
 from geventio._transports.websocket import WebSocketTransport
 from geventio.exceptions import EngineIOError
 
-__all__ = ["Writer"]
+__all__ = ["Owner", "Writer"]
 
-#: the session's connection and transports as they are now (the upgrade changes them)
-Wire = tuple[Connection, PollingTransport | None, WebSocketTransport | None]
+
+class Owner(Protocol):
+    """What the writer reads of its session, anew at each step (the upgrade changes them)."""
+
+    _conn: Connection
+    _polling: PollingTransport | None
+    _ws: WebSocketTransport | None
+
+    def _guarded(self, loop: Callable[[], None]) -> None:
+        """Runs the writer's loop; a bug in it closes the session."""
+
+    def _lost(self, error: EngineIOError) -> None:
+        """A write failed: the session closes."""
 
 
 class Writer:
     """Sends what the session queues; holds a writer greenlet only while something waits.
 
-    :param wire: the session's connection and transports, read anew at each step.
-    :param spawn: starts the writer greenlet running a loop (the session guards it).
-    :param lost: reports a failed write (the session closes); the writer then ends.
+    Its events exist only while someone waits on them (thousands of idle clients pay for none).
     """
 
-    def __init__(
-        self,
-        wire: Callable[[], Wire],
-        spawn: Callable[[Callable[[], None]], gevent.Greenlet[Any, Any]],
-        lost: Callable[[EngineIOError], None],
-    ) -> None:
-        self._wire = wire
-        self._spawn = spawn
-        self._lost = lost
+    __slots__ = ("_corked", "_owner", "_room", "_wake", "greenlet", "lock")
+
+    def __init__(self, owner: Owner) -> None:
+        self._owner = owner
         self.lock = gevent.lock.Semaphore()  # held by whoever writes to a transport
-        self.room = gevent.event.Event()  # set when packets left the outbox: senders may go on
-        self._wake = gevent.event.Event()  # the writer greenlet's: set when there is more to do
         self.greenlet: gevent.Greenlet[Any, Any] | None = None
+        self._wake: gevent.event.Event | None = None  # the writer greenlet's: more to do
+        self._room: gevent.event.Event | None = None  # blocked senders': packets left the outbox
         self._corked = False  # a write from the caller happened; the hub callback is due
 
     def push(self) -> None:
@@ -76,7 +80,7 @@ class Writer:
 
         Right after a write from this greenlet (corked), it only queues: the hub callback writes
         the lot when the greenlet yields. Never blocks and never raises: a failed write shows up
-        in the writer, which reports it to ``lost``.
+        in the writer, which closes the session.
         """
         if not self._corked:
             self.flush()
@@ -86,7 +90,8 @@ class Writer:
 
         Never blocks and never raises.
         """
-        conn, _, ws = self._wire()
+        owner = self._owner
+        conn, ws = owner._conn, owner._ws
         if conn.state is State.CLOSED:
             return
         if (
@@ -97,17 +102,19 @@ class Writer:
             and (conn.state is State.OPEN or conn.state is State.CLOSING)
         ):
             frames = conn.next_frames()
-            self.room.set()
+            self.took()
             if ws.try_send(frames):  # all written, from this greenlet: no writer, no switch
-                if self.greenlet is not None:  # one waiting for the upgrade: it may end now
+                if self._wake is not None:  # a writer waiting for the upgrade may end now
                     self._wake.set()
                 if not self._corked:
                     self._corked = True
                     gevent.get_hub().loop.run_callback(self._uncork)
                 return
+        if self._wake is None:
+            self._wake = gevent.event.Event()
         self._wake.set()
         if self.greenlet is None:
-            self.greenlet = self._spawn(self._run)
+            self.greenlet = gevent.spawn(owner._guarded, self._run)
 
     def _uncork(self) -> None:
         """The hub callback after a write from the caller: write what was queued since.
@@ -115,13 +122,25 @@ class Writer:
         Runs in the hub, so it must not block (it does not: see :meth:`flush`).
         """
         self._corked = False
-        if self._wire()[0].has_output:
+        if self._owner._conn.has_output:
             self.flush()
 
-    @property
-    def pending(self) -> bool:
-        """``True`` while the writer greenlet is alive: something queued is not written yet."""
-        return self.greenlet is not None
+    def took(self) -> None:
+        """Packets left the outbox: wake the senders blocked in :meth:`wait_room`."""
+        if self._room is not None:
+            self._room.set()
+
+    def wait_room(self, conn: Connection, limit: int, check: Callable[[], None]) -> None:
+        """Block the calling greenlet while ``conn`` queues more than ``limit`` bytes.
+
+        :raises ConnectionClosed: from ``check``, run before each wait (the close wakes it).
+        """
+        while conn.queued_bytes > limit:
+            check()
+            if self._room is None:
+                self._room = gevent.event.Event()
+            self._room.clear()
+            self._room.wait()
 
     def join(self, timeout: float) -> None:
         """Wait until everything queued is written (the writer ended), at most ``timeout``.
@@ -135,7 +154,7 @@ class Writer:
     def stop(self, timeout: float) -> None:
         """Kill the writer (unless it is the caller) and wait for it, at most ``timeout``."""
         greenlet = self.greenlet
-        self.room.set()  # wakes blocked senders: the session tells them it closed
+        self.took()  # wakes blocked senders: the session tells them it closed
         if greenlet is not None and greenlet is not gevent.getcurrent():
             greenlet.kill(block=True, timeout=timeout)
 
@@ -145,22 +164,26 @@ class Writer:
         Blocks in the transport's writes; waits for a wake-up only while something queued cannot
         be sent yet (polling paused for the upgrade).
         """
+        owner = self._owner
         while True:
-            self._wake.clear()
-            conn, polling, ws = self._wire()
+            wake = self._wake
+            assert wake is not None
+            wake.clear()
+            conn, polling, ws = owner._conn, owner._polling, owner._ws
             try:
                 with self.lock:
-                    pumps.flush(conn, polling, ws, self.room.set)
+                    pumps.flush(conn, polling, ws, self.took)
             except EngineIOError as exc:
                 self._end()
-                self._lost(exc)
+                owner._lost(exc)
                 return
             backlogged = ws is not None and ws.backlogged
             if conn.state is State.CLOSED or (conn.flushed and not backlogged):
                 self._end()  # no switch since the check: a push from now on spawns a new one
                 return
-            self._wake.wait()
+            wake.wait()
 
     def _end(self) -> None:
         if self.greenlet is gevent.getcurrent():
             self.greenlet = None
+            self._wake = None
