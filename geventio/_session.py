@@ -13,28 +13,24 @@ then wraps it. The lifecycle, each arrow one method of this class::
 
 Every arrow into CLOSED ends in :meth:`Session._close`, the one teardown. Whether the session
 is closed is one fact, ``_closed`` (the :class:`Closed` event that ended it, ``None`` before):
-set first, never unset. ``_done`` is set when the teardown has finished; the writer's ``room``
-(blocked senders') is a wake-up signal, set by the close too.
+set first, never unset. ``_done`` is set when the teardown has finished.
 
-Sending needs no greenlet of its own (:mod:`geventio._writer`): ``emit``, and the reader's
-PONG, write from the calling greenlet when the WebSocket is idle; a writer greenlet exists only
-while bytes wait. An idle WebSocket session holds one greenlet: its reader. A session owns at
-most four greenlets; the close stops them all:
+Sending needs no greenlet of its own (:mod:`geventio._writer`): ``emit`` and the reader's PONG
+write from the calling greenlet when the WebSocket is idle. An idle session holds one greenlet,
+its reader; at most four, all stopped by the close:
 
 * the **reader**: the long-poll GET loop, or the WebSocket read loop after the upgrade;
-* the **writer**, only while something queued is not written: on WebSocket while the socket's
-  buffer is full or another greenlet writes, on polling while there is something to POST (one
-  at a time) or polling pauses for the upgrade; it sends under the send lock and ends once all
-  is out; a PONG goes first and never waits for user code;
-* the **dispatcher**, only when a callback is registered and calls wait (or waited within
-  the last second): runs callbacks in order, every pending one in one run;
+* the **writer**, only while something queued waits: on WebSocket while the socket's buffer is
+  full or another greenlet writes, on polling while there is a POST to make (one at a time) or
+  polling pauses for the upgrade; it ends once all is out; a PONG never waits for user code;
+* the **dispatcher**, while callbacks are due (and a second after): runs them in order, all
+  the pending ones in one run;
 * the **closer**, only on a ping timeout: the hub timer watching the heartbeat deadline cannot
   block, so it spawns this greenlet to close the session.
 
-The reader, the writer and the closer are killed, each waited for up to ``timeout`` (but the one
-running the close); a disconnect first pushes CLOSE and joins the writer, if any, so that what
-was queued goes out. The dispatcher is closed: it runs the calls queued before (``on_error``,
-``on_close``), then ends.
+The close kills the reader, the writer and the closer, waiting up to ``timeout`` for each (but
+the one running it); a disconnect first writes CLOSE and joins the writer, if any, so that what
+was queued goes out. The dispatcher runs the calls queued before (on_error, on_close), then ends.
 
 The upgrade runs in the greenlet that asked for it (``build()`` or :meth:`Session.upgrade`),
 alone: it probes a WebSocket while polling carries on; on ``3probe`` polling pauses, so the
@@ -303,7 +299,8 @@ class Session:
         self._check_open()
         self._conn.send(packet)
         self._writer.push()
-        self._writer.wait_room(self._conn, self.options.send_buffer, self._check_open)
+        if self._conn.queued_bytes > self.options.send_buffer:
+            self._writer.wait_room(self._conn, self.options.send_buffer, self._check_open)
 
     def _check_open(self) -> None:
         if self._closed is not None:

@@ -102,7 +102,8 @@ class Writer:
             and (conn.state is State.OPEN or conn.state is State.CLOSING)
         ):
             frames = conn.next_frames()
-            self.took()
+            if self._room is not None:  # as took(), without a call on this hot path
+                self._room.set()
             if ws.try_send(frames):  # all written, from this greenlet: no writer, no switch
                 if self._wake is not None:  # a writer waiting for the upgrade may end now
                     self._wake.set()
