@@ -36,6 +36,21 @@ class Switches:
             self.count += 1
 
 
+class CountingSocket:
+    """A socket's stand-in that counts ``send`` calls and passes everything on."""
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self.sends = 0
+
+    def send(self, *args: Any) -> int:
+        self.sends += 1
+        return self._sock.send(*args)  # type: ignore[no-any-return]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
 @pytest.fixture
 def switches() -> Iterator[Switches]:
     counter = Switches()
@@ -126,3 +141,26 @@ def test_fifty_concurrent_senders_keep_their_order(
         index, j, _ = message.split(":")
         seen[int(index)].append(int(j))
     assert all(order == list(range(each)) for order in seen.values())
+
+
+def test_a_burst_of_sends_is_coalesced_until_the_caller_yields(node_server: ServerHandle) -> None:
+    """The first send() of a burst is written at once; the rest wait for one write at the yield.
+
+    A loop of send() calls thus costs one socket write, not one each, and still no greenlet.
+    """
+    with geventio.ClientBuilder(node_server.url).build_websocket() as client:
+        session = _session(client)
+        client.send("warm-up")
+        assert client.receive(5) == "warm-up"
+        gevent.idle()
+        assert session._ws is not None
+        counting = CountingSocket(session._ws._sock)
+        session._ws._sock = counting
+        for i in range(100):
+            client.send(f"b{i}")
+        assert session._conn.queued_bytes == sum(len(f"b{i}") + 1 for i in range(1, 100))
+        gevent.idle()  # the hub callback writes the 99 others in one go
+        assert not session._conn.has_output
+        assert counting.sends == 2
+        assert session._writer.greenlet is None
+        assert receive_all(client, 100) == [f"b{i}" for i in range(100)]
