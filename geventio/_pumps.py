@@ -5,8 +5,8 @@ Each runs in a greenlet of :class:`geventio._session.Session` and reports throug
 
 * :func:`poll`: the long-poll GET loop, until the session closes or polling pauses;
 * :func:`read_websocket`: the WebSocket read loop, until the session closes;
-* :func:`flush`: the writer's step, sending the outbox on the active transport;
-* :func:`send_now`: a send from the reading greenlet that needs no wait (a PONG).
+* :func:`flush`: the writer's step, sending the outbox on the active transport (the policy of
+  who writes when lives in :mod:`geventio._writer`).
 
 Both read loops yield to the hub now and then, so that a flood neither freezes the other
 greenlets nor keeps the heartbeat deadline from being checked.
@@ -24,7 +24,7 @@ from geventio._transports.polling import PollingTransport
 from geventio._transports.websocket import WebSocketTransport
 from geventio.exceptions import EngineIOError
 
-__all__ = ["deliver", "flush", "poll", "read_websocket", "send_now"]
+__all__ = ["deliver", "flush", "poll", "read_websocket"]
 
 monotonic = time.monotonic
 Handle = Callable[[list[Event]], None]
@@ -135,18 +135,3 @@ def flush(
         if frames or ws.backlogged:
             took()
             ws.send(frames)
-
-
-def send_now(conn: Connection, ws: WebSocketTransport | None, took: Callable[[], None]) -> bool:
-    """Send the outbox from the calling greenlet when that needs no wait; ``True`` if it did.
-
-    Only on an open WebSocket that is idle (a PONG then costs no switch to the writer): frames
-    taken here leave the outbox, which the send buffer counts, so at most one batch may wait in
-    the transport's backlog. ``False``: the writer must send (or finish sending) the rest.
-    """
-    on_ws = conn.transport == "websocket" and conn.state is State.OPEN
-    if on_ws and ws is not None and ws.idle:
-        frames = conn.next_frames()
-        took()
-        return ws.try_send(frames)
-    return False

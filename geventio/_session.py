@@ -13,21 +13,24 @@ then wraps it. The lifecycle, each arrow one method of this class::
 
 Every arrow into CLOSED ends in :meth:`Session._close`, the one teardown. Whether the session
 is closed is one fact, ``_closed`` (the :class:`Closed` event that ended it, ``None`` before):
-set first, never unset. ``_done`` is set when the teardown has finished; the events ``_wake``
-(the writer's) and ``_room`` (blocked senders') are wake-up signals, set by the close too.
+set first, never unset. ``_done`` is set when the teardown has finished.
 
-A session owns at most four greenlets; the close stops them all:
+Sending needs no greenlet of its own (:mod:`geventio._writer`): ``emit`` and the reader's PONG
+write from the calling greenlet when the WebSocket is idle. An idle session holds one greenlet,
+its reader; at most four, all stopped by the close:
 
 * the **reader**: the long-poll GET loop, or the WebSocket read loop after the upgrade;
-* the **writer**: sends what the session queues (one POST at a time, or coalesced frames) under
-  the send lock; a PONG goes first and never waits for user code;
-* the **dispatcher**, only when a callback is registered: runs callbacks in order;
+* the **writer**, only while something queued waits: on WebSocket while the socket's buffer is
+  full or another greenlet writes, on polling while there is a POST to make (one at a time) or
+  polling pauses for the upgrade; it ends once all is out; a PONG never waits for user code;
+* the **dispatcher**, while callbacks are due (and a second after): runs them in order, all
+  the pending ones in one run;
 * the **closer**, only on a ping timeout: the hub timer watching the heartbeat deadline cannot
   block, so it spawns this greenlet to close the session.
 
-The reader, the writer and the closer are killed, each waited for up to ``timeout`` (but the one
-running the close); a disconnect first joins the writer so that what was queued goes out. The
-dispatcher is closed: it runs the calls queued before (``on_error``, ``on_close``), then ends.
+The close kills the reader, the writer and the closer, waiting up to ``timeout`` for each (but
+the one running it); a disconnect first writes CLOSE and joins the writer, if any, so that what
+was queued goes out. The dispatcher runs the calls queued before (on_error, on_close), then ends.
 
 The upgrade runs in the greenlet that asked for it (``build()`` or :meth:`Session.upgrade`),
 alone: it probes a WebSocket while polling carries on; on ``3probe`` polling pauses, so the
@@ -36,8 +39,9 @@ flight ends first), switches the core to WebSocket, sends UPGRADE and the outbox
 and starts the WebSocket reader.
 
 The steps live next door, one job per module: :mod:`geventio._opening` dials the transports and
-runs the probe, :mod:`geventio._pumps` holds the read loops and the writer's flush, and
-:mod:`geventio._heartbeat` the deadline timer and its closer.
+runs the probe, :mod:`geventio._pumps` holds the read loops and the writer's flush,
+:mod:`geventio._writer` who writes when, and :mod:`geventio._heartbeat` the deadline timer and
+its closer.
 """
 
 from __future__ import annotations
@@ -49,7 +53,6 @@ from typing import Any, Literal
 
 import gevent
 import gevent.event
-import gevent.lock
 
 from geventio import _pumps as pumps
 from geventio._connection import (
@@ -70,6 +73,7 @@ from geventio._packet import Packet
 from geventio._reason import CloseReason
 from geventio._transports.polling import PollingTransport
 from geventio._transports.websocket import WebSocketTransport
+from geventio._writer import Writer
 from geventio.exceptions import (
     ConnectError,
     ConnectionClosed,
@@ -99,16 +103,14 @@ class Session:
         self._ws: WebSocketTransport | None = None
         self._probe: WebSocketTransport | None = None  # the upgrade's WebSocket while it probes
         self._reader: gevent.Greenlet[Any, Any] | None = None
-        self._writer: gevent.Greenlet[Any, Any] | None = None
+        self._writer = Writer(self)
+        self._started = False  # the greenlets and the timer run: see _abort
         self._dispatcher: Dispatcher | None = None
         self._heartbeat = HeartbeatWatch(
             lambda: self._conn.next_deadline,
             lambda due: gevent.spawn(self._guarded, due),
             self._check_heartbeat,
         )
-        self._send_lock = gevent.lock.Semaphore()  # held by whoever writes to a transport
-        self._wake = gevent.event.Event()
-        self._room = gevent.event.Event()  # set when the writer took from the outbox
         self._inbox = Mailbox(options.inbox_size)
         self._closed: Closed | None = None  # THE fact: how the session ended, once it did
         self._done = gevent.event.Event()  # the teardown has finished
@@ -211,7 +213,7 @@ class Session:
         fires after ``on_open``); before that, it closes with no callback (none is registered
         with a dispatcher yet).
         """
-        if self._writer is not None:
+        if self._started:
             self.disconnect()
         else:
             self._close(CloseReason.TRANSPORT_ERROR)
@@ -259,11 +261,11 @@ class Session:
         limit = monotonic() + timeout
         if self._reader is not None:  # it returns once its GET ends
             self._reader.join(timeout)
-        locked = self._send_lock.acquire(timeout=max(0.0, limit - monotonic()))
+        locked = self._writer.lock.acquire(timeout=max(0.0, limit - monotonic()))
         try:
             if self._closed is None and locked and conn.paused:
                 frames = conn.finish_upgrade()
-                self._room.set()
+                self._writer.took()
                 ws.send(frames)
                 assert self._polling is not None
                 self._polling.close()
@@ -274,7 +276,7 @@ class Session:
             raise closed_during_upgrade(self.close_reason) from exc
         finally:
             if locked:
-                self._send_lock.release()
+                self._writer.lock.release()
         if self._closed is not None:  # checked with no switch before the reader starts
             raise closed_during_upgrade(self.close_reason)
         if conn.transport != "websocket":
@@ -282,7 +284,7 @@ class Session:
             self._handle(conn.connection_lost(error))
             raise error
         self._spawn_reader()
-        self._wake.set()  # a disconnect during the pause waits for the writer to see it
+        self._writer.push()  # what was queued since (a waiting writer goes on, on WebSocket)
         logger.debug("upgraded to WebSocket, sid %s", self.sid)
         if self.options.on_upgrade is not None:
             self._call(self.options.on_upgrade, "websocket")
@@ -295,13 +297,10 @@ class Session:
         :raises ConnectionClosed: once the session is closed or closing, also while blocked.
         """
         self._check_open()
-        conn = self._conn
-        conn.send(packet)
-        self._wake.set()
-        while conn.queued_bytes > self.options.send_buffer:
-            self._check_open()
-            self._room.clear()
-            self._room.wait()
+        self._conn.send(packet)
+        self._writer.push()
+        if self._conn.queued_bytes > self.options.send_buffer:
+            self._writer.wait_room(self._conn, self.options.send_buffer, self._check_open)
 
     def _check_open(self) -> None:
         if self._closed is not None:
@@ -329,13 +328,11 @@ class Session:
         Blocks the calling greenlet (each step bounded by ``timeout``) until ``on_close`` ran,
         unless called from a callback.
         """
-        current = gevent.getcurrent()
         if self._closed is None:
             self._conn.close()
-            self._wake.set()
-            writer = self._writer
-            if writer is not None and writer is not current and not self._conn.flushed:
-                writer.join(self.options.timeout)
+            if self._started:
+                self._writer.flush()  # CLOSE, after what was queued
+                self._writer.join(self.options.timeout)
             self._close(CloseReason.CLIENT_DISCONNECT)
         if self._dispatcher is not None and not self._dispatcher.running_here():
             self._dispatcher.join(self.options.timeout)
@@ -343,14 +340,14 @@ class Session:
     # -- greenlets --------------------------------------------------------------------------
 
     def _start(self) -> None:
-        """Start the writer, the dispatcher (if any callback) and the heartbeat timer."""
+        """Make the dispatcher (if any callback) and start the heartbeat timer."""
         o = self.options
         # "is not None", never truthiness: a callable object may well be falsy (a recorder with
         # __len__ == 0) and is still registered
         callbacks = (o.on_open, o.on_data, o.on_packet, o.on_error, o.on_close, o.on_upgrade)
         if any(callback is not None for callback in callbacks):
             self._dispatcher = Dispatcher(o.inbox_size)
-        self._writer = gevent.spawn(self._guarded, self._write_loop)
+        self._started = True
         self._heartbeat.arm()
 
     def _check_heartbeat(self) -> None:
@@ -390,25 +387,6 @@ class Session:
         """I/O failed: past the heartbeat deadline that is a ping timeout, else a lost transport."""
         self._handle(self._conn.tick(monotonic()) or self._conn.connection_lost(error))
 
-    def _write_loop(self) -> None:
-        conn = self._conn
-        while conn.state is not State.CLOSED:
-            self._wake.wait()
-            self._wake.clear()
-            try:
-                with self._send_lock:
-                    pumps.flush(conn, self._polling, self._ws, self._room.set)
-            except EngineIOError as exc:
-                self._lost(exc)
-                return
-            if conn.state is State.CLOSING and conn.flushed:
-                return
-
-    def _output(self) -> None:
-        """Send what the session queued: at once when that needs no wait, else by the writer."""
-        if not pumps.send_now(self._conn, self._ws, self._room.set):
-            self._wake.set()
-
     # -- events -----------------------------------------------------------------------------
 
     def _call(self, callback: Callable[[Any], Any], arg: Any, *, final: bool = False) -> None:
@@ -418,7 +396,7 @@ class Session:
     def _handle(self, events: list[Event]) -> None:
         o = self.options
         if self._conn.has_output:  # a PONG goes out before delivery can block on a full inbox
-            self._output()
+            self._writer.flush()
         for event in events:
             if isinstance(event, MessageReceived):
                 if o.on_data is not None:
@@ -434,7 +412,7 @@ class Session:
             elif isinstance(event, Closed):
                 self._close(event.reason, event.error)
         if self._conn.has_output:
-            self._output()
+            self._writer.flush()
 
     # -- the one teardown (-> CLOSED) -------------------------------------------------------
 
@@ -458,12 +436,11 @@ class Session:
         if self._dispatcher is not None:
             self._dispatcher.close()
         self._inbox.close()
-        self._room.set()  # wakes blocked senders: they raise ConnectionClosed
         self._heartbeat.stop(self.options.timeout)
-        current = gevent.getcurrent()
-        for greenlet in (self._reader, self._writer):
-            if greenlet is not None and greenlet is not current:
-                greenlet.kill(block=True, timeout=self.options.timeout)
+        self._writer.stop(self.options.timeout)  # wakes blocked senders: ConnectionClosed
+        reader = self._reader
+        if reader is not None and reader is not gevent.getcurrent():
+            reader.kill(block=True, timeout=self.options.timeout)
         # gracefully (WebSocket close handshake and drain) only for a disconnect
         if self._polling is not None:
             self._polling.close()

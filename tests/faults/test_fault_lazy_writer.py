@@ -1,0 +1,111 @@
+"""The lazy writer against a server that stops reading: it starts with the backlog, ends after.
+
+The send path writes from the caller while the socket takes the bytes; once the kernel's
+buffers are full, a writer greenlet pushes the backlog out, and it is gone when all is written.
+A disconnect meanwhile still flushes everything queued before its CLOSE.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import gevent
+from dummyserver import Conn, frame, open_packet, websocket_script
+from faultkit import Bound
+from helpers import spawn_catching, wait_until
+
+import geventio
+from geventio._connection import State
+
+BIG = "x" * 65536
+OPENED = frame(0x1, open_packet(pingInterval=20000, pingTimeout=20000).encode())
+
+
+def _read_frame(conn: Conn) -> tuple[int, str] | None:
+    """The next client frame as (opcode, text): only the head of a long payload is unmasked (the
+    dummy server's byte-wise unmasking of megabytes would be the slowest part of the test)."""
+    head = conn.read_exactly(2)
+    if head is None:
+        return None
+    length = head[1] & 0x7F
+    if length >= 126:
+        extra = conn.read_exactly(2 if length == 126 else 8)
+        if extra is None:
+            return None
+        length = int.from_bytes(extra, "big")
+    mask = conn.read_exactly(4)
+    payload = conn.read_exactly(length)
+    if mask is None or payload is None:
+        return None
+    text = bytes(b ^ mask[i % 4] for i, b in enumerate(payload[:16])).decode()
+    return head[0] & 0x0F, text if length <= 16 else f"{text.partition(':')[0]}:{length}"
+
+
+def _reader(
+    start: threading.Event, received: list[str], done: threading.Event
+) -> Callable[[Conn], None]:
+    """A server handler that reads nothing until ``start``, then every frame until CLOSE."""
+
+    def read_later(conn: Conn) -> None:
+        start.wait(10)
+        while (got := _read_frame(conn)) is not None and got[0] != 0x8:
+            if got[0] == 0x1:
+                received.append(got[1])
+                if received[-1] in ("4last", "1"):
+                    break
+        done.set()
+        conn.stall()
+
+    return read_later
+
+
+def test_a_writer_starts_with_the_backlog_and_ends_with_it(bound: Bound) -> None:
+    start, done = threading.Event(), threading.Event()
+    received: list[str] = []
+    with websocket_script(OPENED, after=_reader(start, received, done)) as server:
+        client = geventio.ClientBuilder(server.url).send_buffer(256 * 1024).build_websocket()
+        session = client._session
+        assert session._writer.greenlet is None
+
+        def flood() -> None:
+            for i in range(300):  # 19 MiB: more than the kernel's buffers on both ends
+                client.send(f"{i}:{BIG}")
+            client.send("last")
+
+        sender = spawn_catching(flood)
+        wait_until(lambda: session._writer.greenlet is not None)  # the socket is full
+        assert not sender.dead
+        start.set()
+        assert sender.get(timeout=20) is None
+        wait_until(lambda: session._writer.greenlet is None, timeout=20)
+        assert session._ws is not None
+        assert not session._ws.backlogged
+        assert not session._conn.has_output
+        assert done.wait(20)
+        with bound(2.0):
+            client.disconnect()
+    assert received == [f"4{i}:{len(BIG) + len(str(i)) + 2}" for i in range(300)] + ["4last"]
+
+
+def test_a_disconnect_under_backlog_flushes_before_close(bound: Bound) -> None:
+    """disconnect() while the writer pushes a backlog: every message, then CLOSE, arrives."""
+    start, done = threading.Event(), threading.Event()
+    received: list[str] = []
+    with websocket_script(OPENED, after=_reader(start, received, done)) as server:
+        builder = geventio.ClientBuilder(server.url).send_buffer(64 << 20).timeout(10)
+        client = builder.build_websocket()
+        session = client._session
+        for i in range(100):  # 6.4 MiB: none blocks (the send buffer is larger)
+            client.send(f"{i}:{BIG}")
+        gevent.idle()
+        wait_until(lambda: session._writer.greenlet is not None)
+        closing = gevent.spawn(client.disconnect)
+        wait_until(lambda: session._conn.state is not State.OPEN)
+        assert not closing.dead  # it waits for the flush
+        start.set()
+        with bound(10.0):
+            closing.get(timeout=10)
+        assert done.wait(5)
+    assert received == [f"4{i}:{len(BIG) + len(str(i)) + 2}" for i in range(100)] + ["1"]
+    assert client.close_reason is geventio.CloseReason.CLIENT_DISCONNECT
