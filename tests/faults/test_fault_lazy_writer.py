@@ -11,12 +11,12 @@ import threading
 from collections.abc import Callable
 
 import gevent
-from dummyserver import Conn, frame, open_packet, websocket_script
-from faultkit import Bound
-from helpers import spawn_catching, wait_until
 
 import geventio
 from geventio._connection import State
+from tests.faultkit import Bound
+from tests.faults.dummyserver import Conn, frame, open_packet, websocket_script
+from tests.helpers import spawn_catching, wait_until
 
 BIG = "x" * 65536
 OPENED = frame(0x1, open_packet(pingInterval=20000, pingTimeout=20000).encode())

@@ -55,7 +55,7 @@ class Watched:
 def _flushed(client: geventio.Client) -> bool:
     """Everything queued has been sent: an empty outbox, no POST in flight, no write under way."""
     session = client._session
-    return session._conn.flushed and not session._send_lock.locked()
+    return session._conn.flushed and not session._writer.lock.locked()
 
 
 def _echo(client: geventio.Client) -> None:

@@ -13,12 +13,12 @@ from typing import Any
 import gevent
 import greenlet  # type: ignore[import-untyped]
 import pytest
-from client_checks import live_greenlets
-from helpers import receive_all, wait_until
-from servers import ServerHandle
 
 import geventio
 from geventio._session import Session
+from tests.client_checks import live_greenlets
+from tests.helpers import receive_all, wait_until
+from tests.servers import ServerHandle
 
 
 def _session(client: geventio.Client) -> Session:
