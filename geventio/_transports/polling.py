@@ -15,8 +15,10 @@ closed, and a POST's head and body go out in one write.
 
 from __future__ import annotations
 
+import socket
 import ssl
 from collections.abc import Mapping
+from contextlib import suppress
 from typing import Any, cast
 
 import urllib3
@@ -369,6 +371,10 @@ class PollingTransport:
         """Close every connection; never blocks. A request in flight in another greenlet fails
         (its socket is closed under it), and any later request raises ``TransportError``."""
         self._closed = True
+        for conn in self._busy:  # a response's file holds the socket open: shut it down too
+            if conn.sock is not None:
+                with suppress(OSError):
+                    conn.sock.shutdown(socket.SHUT_RDWR)
         for conn in [*self._idle, *self._busy]:
             conn.close()
         self._idle.clear()
