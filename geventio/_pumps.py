@@ -41,9 +41,8 @@ def poll(
 ) -> None:
     """Long-poll until the session closes or polling pauses for the upgrade.
 
-    Blocks the calling greenlet in each GET (at most ``read_timeout``), and in a POST that
-    ``handle`` sends from here (a PONG); never raises an :class:`EngineIOError`: a failed GET or
-    POST goes to ``lost``, and the loop ends.
+    Blocks the calling greenlet in each GET (at most ``read_timeout``); never raises an
+    :class:`EngineIOError`: a failed GET goes to ``lost``, and the loop ends.
     """
     assert conn.handshake is not None
     sid = conn.handshake.sid
@@ -51,11 +50,11 @@ def poll(
         conn.poll_started()
         try:
             body = polling.get(sid, read_timeout)
-            deliver(conn, conn.feed_payload(body, monotonic()), handle)
         except EngineIOError as exc:
             conn.poll_finished()
             lost(exc)
             return
+        deliver(conn, conn.feed_payload(body, monotonic()), handle)
         conn.poll_finished()
 
 

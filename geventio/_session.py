@@ -405,22 +405,9 @@ class Session:
                 return
 
     def _output(self) -> None:
-        """Send what the session queued: at once when that needs no wait, else by the writer.
-
-        On polling, the reader POSTs (a PONG) itself between its GETs while the writer is idle:
-        no switch to the writer and back. Its failure raises ``EngineIOError`` out of the reader's
-        ``_handle``, which :func:`geventio._pumps.poll` takes as a lost transport.
-        """
-        conn = self._conn
-        if conn.transport == "polling" and self._reader is gevent.getcurrent():
-            if not self._send_lock.locked():
-                with self._send_lock:
-                    pumps.flush(conn, self._polling, None, self._room.set)
-                if not conn.has_output:
-                    return
-        elif pumps.send_now(conn, self._ws, self._room.set):
-            return
-        self._wake.set()
+        """Send what the session queued: at once when that needs no wait, else by the writer."""
+        if not pumps.send_now(self._conn, self._ws, self._room.set):
+            self._wake.set()
 
     # -- events -----------------------------------------------------------------------------
 

@@ -16,11 +16,10 @@ from typing import Any
 import gevent
 import gevent.socket
 import pytest
-from dummyserver import OPEN, Conn, Server, polling_script
+from dummyserver import OPEN, Conn, polling_script
 from faultkit import Bound
 
-import geventio
-from geventio import CloseReason, TransportError
+from geventio import TransportError
 from geventio._cookies import CookieJar
 from geventio._transports import polling as polling_module
 from geventio._transports._sockets import open_socket
@@ -155,64 +154,3 @@ def test_the_cache_buster_differs_on_every_request(bound: Bound) -> None:
     busters = [t.removeprefix(prefix) for t in targets]
     assert len(set(busters)) == 3
     assert all(b and "&" not in b for b in busters)
-
-
-def _ping_server(post_status: int) -> Server:
-    """Polling: the handshake (25 s heartbeat), then one PING as the answer to the first
-    long-poll GET; later GETs stall. Each POST is answered ``post_status``."""
-    gets = 0
-    lock = threading.Lock()
-
-    def handler(conn: Conn) -> None:
-        nonlocal gets
-        while (request := conn.read_request()) is not None:
-            if request.method == "POST":
-                conn.respond(post_status, "ok")
-                continue
-            with lock:
-                gets += 1
-                count = gets
-            if count > 2:
-                conn.stall()
-                return
-            conn.respond(200, OPEN if count == 1 else "2")
-
-    return Server(handler)
-
-
-def test_the_reader_posts_the_pong_before_its_next_get(bound: Bound) -> None:
-    """The PONG needs no switch to the writer: the reader POSTs it, then sends its next GET
-    (the writer would have POSTed it while that GET was already out)."""
-    with _ping_server(200) as server:
-        with bound(2.0):
-            client = geventio.ClientBuilder(server.url).timeout(TIMEOUT).build_polling()
-        try:
-            server.wait_for(lambda: len(server.requests) >= 4)
-            methods = [(r.method, r.body) for r in server.requests[:4]]
-            assert methods == [("GET", b""), ("GET", b""), ("POST", b"3"), ("GET", b"")]
-            assert client.connected
-        finally:
-            client.disconnect()
-
-
-def test_a_pong_post_that_fails_in_the_reader_is_a_lost_transport(bound: Bound) -> None:
-    """The reader's PONG POST answered 500: the session closes as for any failed POST
-    (transport error, the server's status kept), not as an internal error."""
-    errors: list[BaseException] = []
-    with _ping_server(500) as server:
-        with bound(2.0):
-            client = (
-                geventio.ClientBuilder(server.url)
-                .timeout(TIMEOUT)
-                .on_error(errors.append)
-                .build_polling()
-            )
-        try:
-            with bound(2.0):
-                assert client.wait(TIMEOUT) is CloseReason.TRANSPORT_ERROR
-            (error,) = errors
-            assert isinstance(error, TransportError)
-            assert "HTTP 500" in str(error)
-            assert "internal error" not in str(error)
-        finally:
-            client.disconnect()
