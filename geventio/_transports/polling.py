@@ -97,6 +97,7 @@ class _CooperativeConnectionMixin:
     # second system call and, with ``TCP_NODELAY``, a second segment for the server to read.
     _geventio_hold = False  # the next send is a head whose body follows
     _geventio_head = b""
+    sock: Any
 
     def send(self, data: Any) -> None:
         """http.client's one write: a held head goes out with the data that follows it."""
@@ -106,7 +107,14 @@ class _CooperativeConnectionMixin:
             return
         if self._geventio_head:
             data, self._geventio_head = self._geventio_head + bytes(data), b""
-        super().send(data)  # type: ignore[misc]
+        sock = self.sock
+        if sock is None or not isinstance(data, bytes):
+            super().send(data)  # type: ignore[misc]
+            return
+        # one send first: gevent's sendall asks the kernel for the buffer size on each call
+        sent = sock.send(data)
+        if sent < len(data):
+            sock.sendall(memoryview(data)[sent:])
 
     def send_request(
         self, method: str, target: str, body: bytes | None, headers: Mapping[str, str]

@@ -42,15 +42,21 @@ def _transport(url: str, **overrides: Any) -> PollingTransport:
 
 
 class _CountingSocket:
-    """A gevent socket that records every ``sendall``; all else goes to the socket itself."""
+    """A gevent socket that records every write (``send``, ``sendall``); all else goes to the
+    socket itself."""
 
     def __init__(self, sock: gevent.socket.socket, writes: list[bytes]) -> None:
         self._sock = sock
         self._writes = writes
 
-    def sendall(self, data: bytes) -> None:
+    def send(self, data: bytes, flags: int = 0) -> int:
+        sent: int = self._sock.send(data, flags)
+        self._writes.append(bytes(data[:sent]))
+        return sent
+
+    def sendall(self, data: bytes, flags: int = 0) -> None:
         self._writes.append(bytes(data))
-        self._sock.sendall(data)
+        self._sock.sendall(data, flags)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
