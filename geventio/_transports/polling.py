@@ -268,7 +268,7 @@ class PollingTransport:
         cookie = self._cookies.header(self._endpoint)
         if cookie:
             headers = request_headers(headers, self._cookies, self._endpoint)
-        # the socket's timeout bounds each recv; the deadline bounds the whole (a trickling peer)
+        # the deadline bounds the whole request (a trickling peer too)
         whole = deadline(limit + _GRACE, what, connecting=connecting)
         with whole, map_errors(what, connecting=connecting):
             conn = self._take(what, error)
@@ -276,9 +276,11 @@ class PollingTransport:
             complete = False
             try:
                 if conn.sock is None:
-                    conn.timeout = self._timeout
+                    conn.timeout = self._timeout  # each step of the dial (a proxy's too)
                     conn.connect()
-                conn.timeout = limit
+                # then the deadline alone bounds the request: a socket timeout would start a
+                # timer for each wait as well (gevent's), which could fire only after it
+                conn.timeout = None
                 conn.send_request(method, self._origin + target, body, headers)
                 response = conn.getresponse()
                 self._cookies.update(self._endpoint, response.headers.getlist("Set-Cookie"))
