@@ -133,8 +133,10 @@ def main() -> None:
         print(f"geventio from {Path(geventio.__file__).parent}")
         print(f"clients {args.clients}, ping {args.ping_ms} ms, window {wall:.1f} s")
         print(f"cycles {cycles} ({cycles / wall:.0f}/s), still connected {still} {dict(lost)}")
+        us = 1e6 / max(1, cycles)
         print(
-            f"CPU {cpu:.3f} s = {100 * cpu / wall:.1f} %, {1e6 * cpu / max(1, cycles):.0f} us/cycle"
+            f"CPU {cpu:.3f} s = {100 * cpu / wall:.1f} %, {cpu * us:.0f} us/cycle "
+            f"(user {user * us:.0f}, system {system * us:.0f})"
         )
         print(f"greenlet switches per cycle: {switches / max(1, switch_cycles):.2f}")
         if strace_out:
