@@ -1,12 +1,13 @@
 """Error translation at the I/O edge: each foreign exception becomes geventio's once, here.
 
-Foreign exceptions (``OSError``, ``ssl.SSLError``, urllib3's and wsproto's) are translated in
-:func:`map_errors` (or :func:`reraise` on hot paths), with the step that failed (``what``) and
-whether the session was still connecting. :func:`deadline` bounds a whole step.
+Foreign exceptions (``OSError``, ``ssl.SSLError``, http.client's, urllib3's and wsproto's) are
+translated in :func:`map_errors` (or :func:`reraise` on hot paths), with the step that failed
+(``what``) and whether the session was still connecting. :func:`deadline` bounds a whole step.
 """
 
 from __future__ import annotations
 
+import http.client
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -144,7 +145,9 @@ def _translate(exc: Exception, what: str, *, connecting: bool) -> Exception:
         # wsproto decodes some header values of the server's 101 (Sec-WebSocket-Protocol and
         # -Extensions) as ASCII: bytes from the peer that are not the text they must be
         return (ConnectError if connecting else ProtocolError)(f"{what}: {exc}")
-    if isinstance(exc, (OSError, urllib3.exceptions.HTTPError)):
+    if isinstance(exc, (OSError, urllib3.exceptions.HTTPError, http.client.HTTPException)):
+        # http.client's: a bad status line or header line of an answer (polling reads it with
+        # urllib3's connection, whose pool used to wrap them)
         return failure(f"{what}: {_describe(exc)}")
     return exc
 

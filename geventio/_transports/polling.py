@@ -1,19 +1,28 @@
 """HTTP long-polling over urllib3, with gevent sockets under urllib3's connection classes.
 
 The transport moves bytes and decides nothing: the session tells it what to GET and POST. Each
-call blocks only the calling greenlet. A pool holds at most two keep-alive connections: one for the
+call blocks only the calling greenlet. It keeps at most two keep-alive connections: one for the
 GET in flight, one for the POST in flight.
+
+Each request goes through urllib3's own ``HTTPConnection.request()`` and ``getresponse()`` on a kept
+connection, without urllib3's pool: the idle polling cycle (a PING answered by a PONG POST and a
+new GET) is most of an idle client's cost, and the pool's per-request machinery (its queue, the
+``Retry`` and ``Timeout`` objects, the redirect and retry checks that geventio turns off anyway)
+was a good part of it. What the pool did that matters is done here: a kept connection that the
+server closed meanwhile is dropped before use, a connection whose answer was not read whole is
+closed, and a POST's head and body go out in one write.
 """
 
 from __future__ import annotations
 
+import socket
 import ssl
 from collections.abc import Mapping
+from contextlib import suppress
 from typing import Any, cast
 
 import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from geventio._cookies import CookieJar
 from geventio._headers import request_headers
@@ -22,7 +31,7 @@ from geventio._proxy import Proxy
 from geventio._transports._errors import deadline, dial_error, error_body, map_errors
 from geventio._transports._sockets import CooperativeSSLContext, open_socket
 from geventio._transports._tunnel import open_proxy_socket, open_tunnel
-from geventio._url import Endpoint
+from geventio._url import Endpoint, cache_buster
 from geventio.exceptions import ConnectError, TransportError
 
 __all__ = ["PollingTransport"]
@@ -36,6 +45,8 @@ _ACCEPT_ENCODING = {"Accept-Encoding": "identity"}
 #: tunnel's, whose error names the proxy), which fire first when a step is what ran late.
 _GRACE = 0.05
 _CHUNK = 65536
+#: keep-alive connections kept between requests: the GET's and the POST's
+_KEEP = 2
 _SEPARATOR = SEPARATOR.encode("ascii")
 #: The whole of a poll answer may hold this much at least, whatever the message size limit.
 _MIN_BODY_LIMIT = 64 * 1024 * 1024
@@ -81,6 +92,57 @@ class _CooperativeConnectionMixin:
         except OSError as exc:
             raise dial_error(exc, host, proxied=proxy is not None) from exc
 
+    # A POST's head and body in one write: urllib3's ``request()`` sends the head (http.client's
+    # ``endheaders``), then each chunk of the body, each through ``send``. Two writes cost a
+    # second system call and, with ``TCP_NODELAY``, a second segment for the server to read.
+    _geventio_hold = False  # the next send is a head whose body follows
+    _geventio_head = b""
+    sock: Any
+
+    def send(self, data: Any) -> None:
+        """http.client's one write: a held head goes out with the data that follows it."""
+        if self._geventio_hold:
+            self._geventio_hold = False
+            self._geventio_head = bytes(data)
+            return
+        if self._geventio_head:
+            data, self._geventio_head = self._geventio_head + bytes(data), b""
+        sock = self.sock
+        if sock is None or not isinstance(data, bytes):
+            super().send(data)  # type: ignore[misc]
+            return
+        # one send first: gevent's sendall asks the kernel for the buffer size on each call
+        sent = sock.send(data)
+        if sent < len(data):
+            sock.sendall(memoryview(data)[sent:])
+
+    def send_request(
+        self, method: str, target: str, body: bytes | None, headers: Mapping[str, str]
+    ) -> None:
+        """Send one request (urllib3's ``request()``), its head and body in one write.
+
+        Blocks the calling greenlet until written.
+
+        :raises OSError: (and http.client's errors) as ``request()`` does.
+        """
+        self._geventio_hold = bool(body)
+        self._geventio_head = b""
+        try:
+            super().request(  # type: ignore[misc]
+                method,
+                target,
+                body=body,
+                headers=headers,
+                preload_content=False,
+                decode_content=False,
+            )
+            if self._geventio_head:  # no body write came (urllib3 changed): send the head alone
+                head, self._geventio_head = self._geventio_head, b""
+                super().send(head)  # type: ignore[misc]
+        finally:
+            self._geventio_hold = False
+            self._geventio_head = b""
+
 
 class _HTTPConnection(_CooperativeConnectionMixin, HTTPConnection):
     pass
@@ -90,12 +152,7 @@ class _HTTPSConnection(_CooperativeConnectionMixin, HTTPSConnection):
     pass
 
 
-class _HTTPPool(HTTPConnectionPool):
-    ConnectionCls = _HTTPConnection
-
-
-class _HTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _HTTPSConnection
+_Connection = _HTTPConnection | _HTTPSConnection
 
 
 def _announced_length(value: str | None) -> int | None:
@@ -149,34 +206,52 @@ class PollingTransport:
         self._timeout = timeout
         self._max_packet = max_message_size * 4 // 3 + 8  # base64, its "b" and the type
         self._max_body = max(_MIN_BODY_LIMIT, 4 * max_message_size)
-        pool_timeout = urllib3.Timeout(connect=timeout, read=timeout)
-        self._pool: HTTPConnectionPool
+        self._conn_kw: dict[str, Any] = {"geventio_host": endpoint.host, "geventio_proxy": proxy}
         if endpoint.secure:
             context = ssl_context or ssl.create_default_context()
-            self._pool = _HTTPSPool(
-                endpoint.host,
-                endpoint.port,
-                maxsize=2,
-                timeout=pool_timeout,
-                ssl_context=cast(ssl.SSLContext, CooperativeSSLContext(context)),
-                cert_reqs=context.verify_mode,
+            self._conn_kw |= {
+                "ssl_context": cast(ssl.SSLContext, CooperativeSSLContext(context)),
+                "cert_reqs": context.verify_mode,
                 # urllib3 checks the hostname itself unless told the context decides
-                assert_hostname=None if context.check_hostname else False,
-                retries=False,
-                geventio_host=endpoint.host,
-                geventio_proxy=proxy,
-                geventio_tunnel=True,
-            )
+                "assert_hostname": None if context.check_hostname else False,
+                "geventio_tunnel": True,
+            }
+        self._idle: list[_Connection] = []  # kept alive, at most _KEEP
+        self._busy: set[_Connection] = set()  # a request in flight on each
+        self._closed = False
+        self._targets: dict[str, str] = {}  # the target of each sid's requests, but its "t"
+        # the headers of a request when the jar has no cookie for it (else a copy, with them)
+        self._get_headers = {**self._headers, **_ACCEPT_ENCODING}
+        self._post_headers = {**self._get_headers, **_POST_HEADERS}
+
+    def _take(self, what: str, error: type[TransportError]) -> _Connection:
+        """A kept connection that the server did not close meanwhile, else a new one (not yet
+        connected); never blocks.
+
+        :raises TransportError: (``error``) once the transport is closed.
+        """
+        if self._closed:
+            raise error(f"{what}: the transport is closed")
+        if self._idle:
+            conn = self._idle.pop()
+            # a poll(2) with no wait, as urllib3's pool does: the server may have closed it
+            # while idle (its keep-alive timeout); it is then dialled again
+            if conn.sock is not None and not conn.is_connected:
+                conn.close()
         else:
-            self._pool = _HTTPPool(
-                endpoint.host,
-                endpoint.port,
-                maxsize=2,
-                timeout=pool_timeout,
-                retries=False,
-                geventio_host=endpoint.host,
-                geventio_proxy=proxy,
-            )
+            cls = _HTTPSConnection if self._endpoint.secure else _HTTPConnection
+            conn = cls(self._endpoint.host, self._endpoint.port, **self._conn_kw)
+        self._busy.add(conn)
+        return conn
+
+    def _give_back(self, conn: _Connection, reusable: bool) -> None:
+        """Keep ``conn`` for the next request when ``reusable`` (its answer was read whole),
+        else close it (a timer cut it, or an error left bytes unread)."""
+        self._busy.discard(conn)
+        if reusable and not self._closed and len(self._idle) < _KEEP:
+            self._idle.append(conn)
+        else:
+            conn.close()
 
     def _request(
         self, method: str, target: str, body: bytes | None, limit: float, connecting: bool
@@ -188,37 +263,37 @@ class PollingTransport:
         :raises ConnectTimeout: (``TransportError`` unless ``connecting``) past ``limit``.
         """
         what = f"{method} {self._endpoint.path}"
-        headers = request_headers(self._headers, self._cookies, self._endpoint)
-        headers.update(_ACCEPT_ENCODING)
-        if body is not None:
-            headers.update(_POST_HEADERS)
         error = ConnectError if connecting else TransportError
-        # urllib3's timeouts bound each recv; the deadline bounds the whole (a trickling peer)
+        headers = self._get_headers if body is None else self._post_headers
+        cookie = self._cookies.header(self._endpoint)
+        if cookie:
+            headers = request_headers(headers, self._cookies, self._endpoint)
+        # the deadline bounds the whole request (a trickling peer too)
         whole = deadline(limit + _GRACE, what, connecting=connecting)
         with whole, map_errors(what, connecting=connecting):
-            response = self._pool.urlopen(
-                method,
-                self._origin + target,
-                body=body,
-                headers=headers,
-                retries=False,
-                redirect=False,
-                timeout=urllib3.Timeout(connect=self._timeout, read=limit),
-                preload_content=False,
-                decode_content=False,
-                assert_same_host=False,
-            )
+            conn = self._take(what, error)
+            response: urllib3.HTTPResponse | None = None
             complete = False
             try:
+                if conn.sock is None:
+                    conn.timeout = self._timeout  # each step of the dial (a proxy's too)
+                    conn.connect()
+                # then the deadline alone bounds the request: a socket timeout would start a
+                # timer for each wait as well (gevent's), which could fire only after it
+                conn.timeout = None
+                conn.send_request(method, self._origin + target, body, headers)
+                response = conn.getresponse()
                 self._cookies.update(self._endpoint, response.headers.getlist("Set-Cookie"))
                 self._check_head(response.headers, what, error)
                 data = self._read_body(response, what, error)
                 status = response.status
                 complete = True
             finally:
-                if not complete:  # unread bytes, or a timer expired: the connection is closed
+                # not read whole (an error, or the deadline cut it): the connection is closed,
+                # and the answer too (after "Connection: close" it holds the socket open)
+                if not complete and response is not None:
                     response.close()
-                response.release_conn()
+                self._give_back(conn, complete)
         if not 200 <= status < 300:
             text = error_body(data)
             raise error(f"{what}: HTTP {status}: {text[:200]}", status=status, body=text)
@@ -267,6 +342,15 @@ class PollingTransport:
             chunks.append(chunk)
         return b"".join(chunks)
 
+    def _target(self, sid: str) -> str:
+        """``Endpoint.target("polling", sid, cache_bust=True)``, the query encoded once per sid:
+        the cache-buster is last, and needs no quoting (letters, digits, ``-_.``)."""
+        base = self._targets.get(sid)
+        if base is None:
+            self._targets.clear()  # one sid at a time
+            base = self._targets[sid] = self._endpoint.target("polling", sid) + "&t="
+        return base + cache_buster()
+
     def handshake(self) -> bytes:
         """GET the handshake; returns the whole body (the open packet and what follows it).
 
@@ -283,8 +367,7 @@ class PollingTransport:
         :raises TransportError: on any network failure, a non-2xx or encoded answer, or past
             ``read_timeout`` for the whole request.
         """
-        target = self._endpoint.target("polling", sid, cache_bust=True)
-        return self._request("GET", target, None, read_timeout, connecting=False)
+        return self._request("GET", self._target(sid), None, read_timeout, connecting=False)
 
     def post(self, sid: str, body: bytes) -> None:
         """POST one payload; blocks until the server answered it whole, at most ``timeout``.
@@ -292,9 +375,16 @@ class PollingTransport:
         :raises TransportError: on any network failure, a non-2xx or encoded answer, or past
             ``timeout`` for the whole request.
         """
-        target = self._endpoint.target("polling", sid, cache_bust=True)
-        self._request("POST", target, body, self._timeout, connecting=False)
+        self._request("POST", self._target(sid), body, self._timeout, connecting=False)
 
     def close(self) -> None:
-        """Close every pooled connection. A request in flight in another greenlet fails."""
-        self._pool.close()
+        """Close every connection; never blocks. A request in flight in another greenlet fails
+        (its socket is closed under it), and any later request raises ``TransportError``."""
+        self._closed = True
+        for conn in self._busy:  # a response's file holds the socket open: shut it down too
+            if conn.sock is not None:
+                with suppress(OSError):
+                    conn.sock.shutdown(socket.SHUT_RDWR)
+        for conn in [*self._idle, *self._busy]:
+            conn.close()
+        self._idle.clear()
