@@ -23,7 +23,9 @@ def _stuck(client: geventio.Client) -> bool:
     """A sender waits for room (the outbox holds more than the send buffer) while the writer is
     in a write that cannot end (it holds the send lock): nothing moves until the server reads."""
     session = client._session
-    return session._conn.queued_bytes > session.options.send_buffer and session._writer.lock.locked()
+    return (
+        session._conn.queued_bytes > session.options.send_buffer and session._writer.lock.locked()
+    )
 
 
 def _rss_kib() -> int:

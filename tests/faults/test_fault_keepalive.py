@@ -16,8 +16,6 @@ from typing import Any
 import gevent
 import gevent.socket
 import pytest
-from dummyserver import OPEN, Conn, polling_script
-from faultkit import Bound
 
 from geventio import TransportError
 from geventio._cookies import CookieJar
@@ -25,6 +23,8 @@ from geventio._transports import polling as polling_module
 from geventio._transports._sockets import open_socket
 from geventio._transports.polling import PollingTransport
 from geventio._url import parse_url
+from tests.faultkit import Bound
+from tests.faults.dummyserver import OPEN, Conn, polling_script
 
 TIMEOUT = 2.0
 
