@@ -25,8 +25,7 @@ from geventio.contrib._locust_client import (
     no_context,
 )
 from geventio.socketio import Client, SocketIOError
-from geventio.socketio._client import from_arguments, to_arguments
-from geventio.socketio._packet import Packet, PacketType, encode
+from geventio.socketio._packet import Packet, PacketType, encode, from_arguments, to_arguments
 from geventio.socketio._session import Session
 
 __all__ = ["EMIT", "SEND_MESSAGE", "SocketIOClient", "SocketIOUser", "packet_size"]

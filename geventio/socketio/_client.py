@@ -38,6 +38,7 @@ import gevent.lock
 
 from geventio import ClientBuilder, CloseReason, ConnectionClosed, EngineIOError
 from geventio.socketio._handlers import HandlerRegistry
+from geventio.socketio._packet import from_arguments, to_arguments
 from geventio.socketio._runner import Runner
 from geventio.socketio._session import Session, builder_options, configure
 from geventio.socketio._state import Received
@@ -455,18 +456,3 @@ class Client(HandlerRegistry):
     def __repr__(self) -> str:
         state = "connected" if self.connected else "disconnected"
         return f"<geventio.socketio.Client {state} namespaces={sorted(self.namespaces)}>"
-
-
-def to_arguments(data: Any) -> list[Any]:
-    """python-socketio's rule: a tuple is several arguments, ``None`` none, else one."""
-    if isinstance(data, tuple):
-        return list(data)
-    return [] if data is None else [data]
-
-
-def from_arguments(args: list[Any] | tuple[Any, ...]) -> Any:
-    """The reverse rule, as ``call()`` returns an ack: the single argument, a tuple of several,
-    ``None`` for none."""
-    if len(args) == 1:
-        return args[0]
-    return tuple(args) if args else None

@@ -17,7 +17,16 @@ from typing import Any
 
 from geventio.socketio.exceptions import ProtocolError
 
-__all__ = ["Decoder", "Packet", "PacketType", "encode", "encode_event", "has_binary"]
+__all__ = [
+    "Decoder",
+    "Packet",
+    "PacketType",
+    "encode",
+    "encode_event",
+    "from_arguments",
+    "has_binary",
+    "to_arguments",
+]
 
 #: the largest ack id: JavaScript's Number.MAX_SAFE_INTEGER
 MAX_ACK_ID = 2**53 - 1
@@ -335,3 +344,18 @@ class Decoder:
         self._partial, self._slots = packet, slots
         self._attachments, self._received = [], 0
         return None
+
+
+def to_arguments(data: Any) -> list[Any]:
+    """python-socketio's rule: a tuple is several arguments, ``None`` none, else one."""
+    if isinstance(data, tuple):
+        return list(data)
+    return [] if data is None else [data]
+
+
+def from_arguments(args: list[Any] | tuple[Any, ...]) -> Any:
+    """The reverse rule, as ``call()`` returns an ack: the single argument, a tuple of several,
+    ``None`` for none."""
+    if len(args) == 1:
+        return args[0]
+    return tuple(args) if args else None
