@@ -98,6 +98,8 @@ class CookieJar:
 
     def header(self, endpoint: Endpoint) -> str | None:
         """The ``Cookie`` value for a request to ``endpoint``, or ``None`` when none applies."""
+        if not self._cookies:  # the usual case: no cache entry either (idle clients pay for none)
+            return None
         if self._next_expiry is not None:
             now = self._clock()
             if now >= self._next_expiry:
