@@ -154,7 +154,11 @@ def test_example_runs_on_the_builtin_user_with_its_imports_changed_back(
     assert result.returncode == 0, result.stderr
     stats = Stats.read(tmp_path / "run")
     stats.assert_clean(*EXAMPLE_SAMPLES)
-    assert stats.requests[("WSE", "join_room")] == stats.requests[("WSC", "join_room")]
+    # a WSE sample beside each WSC one; at the end of the run each of the 4 users may have had
+    # its last call in flight, its WSE recorded when sent and its WSC never (Locust stopped it)
+    emitted, called = stats.requests[("WSE", "join_room")], stats.requests[("WSC", "join_room")]
+    assert called > 0
+    assert called <= emitted <= called + 4, (emitted, called)
 
 
 def test_example_against_a_refused_port_fails(tmp_path: Path) -> None:
