@@ -205,10 +205,30 @@ def build_plan(
     return [row for row in rows if row.impls]
 
 
-def _idle_extra(hold: float, budget: float) -> tuple[str, ...]:
-    return (
-        *("--concurrency", "100", "--hold", str(hold)),
-        *("--connect-budget", str(budget)),
+def _idle_row(
+    scenario: str,
+    transport: str,
+    clients: int,
+    impls: tuple[str, ...],
+    *,
+    hold: float,
+    budget: float,
+) -> Row:
+    """An idle row: ``clients`` connect within ``budget`` seconds, then stay ``hold`` seconds."""
+    return Row(
+        scenario,
+        transport,
+        "text",
+        0,
+        clients,
+        impls,
+        timeout=budget + hold + 60.0,
+        ping_interval_ms=IDLE_PING_INTERVAL_MS,
+        ping_timeout_ms=IDLE_PING_TIMEOUT_MS,
+        extra=(
+            *("--concurrency", "100", "--hold", str(hold)),
+            *("--connect-budget", str(budget)),
+        ),
     )
 
 
@@ -236,19 +256,7 @@ def _idle_rows(
             if clients >= 10000:
                 variants = IDLE_10K_VARIANTS
             chosen = tuple(i for i in impls if i in variants or i not in VARIANTS)
-            row = Row(
-                "idle",
-                transport,
-                "text",
-                0,
-                clients,
-                chosen,
-                timeout=budget + hold + 60.0,
-                ping_interval_ms=IDLE_PING_INTERVAL_MS,
-                ping_timeout_ms=IDLE_PING_TIMEOUT_MS,
-                extra=_idle_extra(hold, budget),
-            )
-            rows.append(row)
+            rows.append(_idle_row("idle", transport, clients, chosen, hold=hold, budget=budget))
     return rows
 
 
@@ -326,17 +334,5 @@ def _sio_rows(quick: bool, impls: tuple[str, ...], only: tuple[str, ...]) -> lis
         hold = 3.0 if quick else 10.0
         budget = 20.0 + clients / 500
         chosen = tuple(i for i in impls if i not in SIO_VARIANTS)
-        idle = Row(
-            "sio-idle",
-            "websocket",
-            "text",
-            0,
-            clients,
-            chosen,
-            timeout=budget + hold + 60.0,
-            ping_interval_ms=IDLE_PING_INTERVAL_MS,
-            ping_timeout_ms=IDLE_PING_TIMEOUT_MS,
-            extra=_idle_extra(hold, budget),
-        )
-        rows.append(idle)
+        rows.append(_idle_row("sio-idle", "websocket", clients, chosen, hold=hold, budget=budget))
     return rows
