@@ -172,7 +172,9 @@ class Conn:
         payload = self.read_exactly(length)
         if mask is None or payload is None:
             return None
-        return head[0] & 0x0F, bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        pad = (mask * (length // 4 + 1))[:length]  # one integer XOR: megabytes stay cheap
+        unmasked = int.from_bytes(payload, "big") ^ int.from_bytes(pad, "big")
+        return head[0] & 0x0F, unmasked.to_bytes(length, "big")
 
     # -- writing ----------------------------------------------------------------------------
 
