@@ -15,10 +15,12 @@ closed, and a POST's head and body go out in one write.
 
 from __future__ import annotations
 
+import http.client
 import socket
 import ssl
 from collections.abc import Mapping
 from contextlib import suppress
+from functools import partial
 from typing import Any, cast
 
 import urllib3
@@ -66,6 +68,7 @@ class _CooperativeConnectionMixin:
 
     port: int
     timeout: Any
+    response_class: Any
 
     def __init__(
         self,
@@ -76,6 +79,9 @@ class _CooperativeConnectionMixin:
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        # http.client's answer, noted as it is made (a partial, not a bound method: no cycle)
+        self._geventio_made: list[http.client.HTTPResponse] = []
+        self.response_class = partial(_noted_answer, self._geventio_made)
         self._geventio_host = geventio_host
         self._geventio_proxy = geventio_proxy
         self._geventio_tunnel = geventio_tunnel
@@ -143,6 +149,29 @@ class _CooperativeConnectionMixin:
             self._geventio_hold = False
             self._geventio_head = b""
 
+    def getresponse(self) -> Any:
+        """urllib3's ``getresponse()``, which closes http.client's answer if it fails.
+
+        http.client's answer holds the socket open through its file (after ``Connection:
+        close`` it alone does), and urllib3 may refuse it after http.client made it: a
+        ``Content-Length`` of ``5, 6`` raises ``InvalidHeader``. Nothing else would close it,
+        and the socket would stay open until a garbage collection found it.
+
+        Blocks the calling greenlet until the answer's head is read.
+
+        :raises OSError: (and http.client's and urllib3's errors) as urllib3's does.
+        """
+        made = self._geventio_made
+        made.clear()
+        try:
+            return super().getresponse()  # type: ignore[misc]
+        except BaseException:
+            for answer in made:
+                answer.close()
+            raise
+        finally:
+            made.clear()
+
 
 class _HTTPConnection(_CooperativeConnectionMixin, HTTPConnection):
     pass
@@ -153,6 +182,13 @@ class _HTTPSConnection(_CooperativeConnectionMixin, HTTPSConnection):
 
 
 _Connection = _HTTPConnection | _HTTPSConnection
+
+
+def _noted_answer(made: list[http.client.HTTPResponse], *args: Any, **kwargs: Any) -> Any:
+    """http.client's answer (``response_class``), noted in ``made`` for its connection."""
+    answer = http.client.HTTPResponse(*args, **kwargs)
+    made.append(answer)
+    return answer
 
 
 def _announced_length(value: str | None) -> int | None:

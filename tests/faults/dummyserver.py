@@ -104,9 +104,15 @@ class Conn:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def _fill(self) -> bool:
+    def _fill(self, timeouts: bool = False) -> bool:
+        """Read more into the buffer: ``False`` when the client hung up (or a read failed, or
+        timed out unless ``timeouts``, when ``TimeoutError`` is raised instead)."""
         try:
             data = self.sock.recv(CHUNK)
+        except TimeoutError:
+            if timeouts:
+                raise
+            data = b""
         except OSError:
             data = b""
         if not data:
@@ -145,7 +151,7 @@ class Conn:
         """Read and discard until the client hangs up (``True``) or ``timeout`` passes."""
         self.sock.settimeout(timeout)
         try:
-            while self._fill():
+            while self._fill(timeouts=True):
                 self._buffer = b""
         except TimeoutError:
             return False

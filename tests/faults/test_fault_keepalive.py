@@ -9,15 +9,18 @@ write-counting test here fails loudly.
 
 from __future__ import annotations
 
+import gc
 import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import gevent
 import gevent.socket
 import pytest
 
-from geventio import TransportError
+from geventio import ConnectError, TransportError
 from geventio._cookies import CookieJar
 from geventio._transports import polling as polling_module
 from geventio._transports._sockets import open_socket
@@ -141,6 +144,50 @@ def test_close_ends_a_request_in_flight_at_once(bound: Bound) -> None:
         with bound(1.0), pytest.raises(TransportError, match="closed"):
             transport.post("scripted", b"4hello")
         server.wait_for(lambda: server.hung_up)
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """No garbage collection inside: a socket left to one is seen open."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        # urllib3 refuses it after http.client made its answer (which holds the socket open)
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\nabcde",
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5, 6\r\n\r\nabcde",
+        # http.client itself refuses it
+        b"HTTP/1.1 200 OK\r\n" + b"X-Pad: y\r\n" * 101 + b"\r\n",
+        b"garbage\r\n\r\n",
+    ],
+    ids=["lengths-differ", "lengths-differ-close", "too-many-headers", "bad-status"],
+)
+def test_a_refused_answer_leaves_no_socket_open(bound: Bound, head: bytes) -> None:
+    """An answer refused once its head is read closes the client's socket at once, with the
+    error still held: the server sees the hang-up, with no garbage collection to do it (which
+    would also warn of an unclosed socket)."""
+    hangup = threading.Event()
+
+    def answer(conn: Conn) -> None:
+        conn.sock.sendall(head)
+        if conn.wait_hangup(TIMEOUT):
+            hangup.set()
+
+    with polling_script(handshake=answer) as server, _no_gc():
+        transport = _transport(server.url)
+        try:
+            with bound(1.0), pytest.raises(ConnectError) as caught:
+                transport.handshake()
+            server.wait_for(hangup.is_set, timeout=TIMEOUT)
+            assert caught.value is not None  # held until here
+        finally:
+            transport.close()
 
 
 def test_the_cache_buster_differs_on_every_request(bound: Bound) -> None:
