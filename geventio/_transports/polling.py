@@ -4,17 +4,26 @@ The transport moves bytes and decides nothing: the session tells it what to GET 
 call blocks only the calling greenlet. It keeps at most two keep-alive connections: one for the
 GET in flight, one for the POST in flight.
 
-Each request goes through urllib3's own ``HTTPConnection.request()`` and ``getresponse()`` on a kept
-connection, without urllib3's pool: the idle polling cycle (a PING answered by a PONG POST and a
-new GET) is most of an idle client's cost, and the pool's per-request machinery (its queue, the
-``Retry`` and ``Timeout`` objects, the redirect and retry checks that geventio turns off anyway)
-was a good part of it. What the pool did that matters is done here: a kept connection that the
-server closed meanwhile is dropped before use, a connection whose answer was not read whole is
-closed, and a POST's head and body go out in one write.
+Each request goes out on a kept urllib3 connection, without urllib3's pool: the idle polling
+cycle (a PING answered by a PONG POST and a new GET) is most of an idle client's cost, and the
+pool's per-request machinery (its queue, the ``Retry`` and ``Timeout`` objects, the redirect
+and retry checks that geventio turns off anyway) was a good part of it. What the pool did that
+matters is done here: a kept connection that the server closed meanwhile is dropped before use,
+a connection whose answer was not read whole is closed, and a POST's head and body go out in one
+write.
+
+The request is written with the connection's own ``putrequest``/``endheaders``, and its header
+lines are encoded once per transport (the user's headers were checked when given, see
+:mod:`geventio._headers`), not for each request as urllib3's ``request()`` does. The answer is
+read with http.client's ``getresponse()`` (its parser, unchanged), without urllib3's wrapper
+around it (its ``HTTPHeaderDict`` copy of the head and its ``HTTPResponse``), which decoded
+nothing for geventio.
 """
 
 from __future__ import annotations
 
+import http.client
+import re
 import socket
 import ssl
 from collections.abc import Mapping
@@ -92,21 +101,19 @@ class _CooperativeConnectionMixin:
         except OSError as exc:
             raise dial_error(exc, host, proxied=proxy is not None) from exc
 
-    # A POST's head and body in one write: urllib3's ``request()`` sends the head (http.client's
-    # ``endheaders``), then each chunk of the body, each through ``send``. Two writes cost a
-    # second system call and, with ``TCP_NODELAY``, a second segment for the server to read.
-    _geventio_hold = False  # the next send is a head whose body follows
-    _geventio_head = b""
+    # A POST's head and body in one write: http.client's ``endheaders`` writes the head through
+    # ``send``, and the body is added to that write. Two writes would cost a second system call
+    # and, with ``TCP_NODELAY``, a second segment for the server to read.
+    _geventio_body: bytes | None = None  # the body that goes with the next write, the head
     sock: Any
+    _buffer: list[bytes]  # http.client's header lines of the request being built
 
     def send(self, data: Any) -> None:
-        """http.client's one write: a held head goes out with the data that follows it."""
-        if self._geventio_hold:
-            self._geventio_hold = False
-            self._geventio_head = bytes(data)
-            return
-        if self._geventio_head:
-            data, self._geventio_head = self._geventio_head + bytes(data), b""
+        """http.client's one write (of the head): a POST's body goes out with it."""
+        body = self._geventio_body
+        if body is not None:
+            self._geventio_body = None
+            data = bytes(data) + body
         sock = self.sock
         if sock is None or not isinstance(data, bytes):
             super().send(data)  # type: ignore[misc]
@@ -117,31 +124,36 @@ class _CooperativeConnectionMixin:
             sock.sendall(memoryview(data)[sent:])
 
     def send_request(
-        self, method: str, target: str, body: bytes | None, headers: Mapping[str, str]
+        self, method: str, target: str, lines: list[bytes], body: bytes | None
     ) -> None:
-        """Send one request (urllib3's ``request()``), its head and body in one write.
+        """Send one request: urllib3's ``putrequest``, the encoded header ``lines`` (which hold
+        the ``Host`` and ``Accept-Encoding`` that ``putrequest`` is told to leave out), and
+        http.client's ``endheaders``; the head and the body go out in one write.
 
         Blocks the calling greenlet until written.
 
         :raises OSError: (and http.client's errors) as ``request()`` does.
         """
-        self._geventio_hold = bool(body)
-        self._geventio_head = b""
+        self.putrequest(method, target, skip_host=True, skip_accept_encoding=True)  # type: ignore[attr-defined]
+        # http.client's list of the head's lines, which ``putheader`` appends to after encoding
+        # and checking each one: these were encoded and checked once, when the transport began
+        self._buffer.extend(lines)
+        self._geventio_body = body
         try:
-            super().request(  # type: ignore[misc]
-                method,
-                target,
-                body=body,
-                headers=headers,
-                preload_content=False,
-                decode_content=False,
-            )
-            if self._geventio_head:  # no body write came (urllib3 changed): send the head alone
-                head, self._geventio_head = self._geventio_head, b""
-                super().send(head)  # type: ignore[misc]
+            self.endheaders()  # type: ignore[attr-defined]
         finally:
-            self._geventio_hold = False
-            self._geventio_head = b""
+            self._geventio_body = None
+
+    def read_head(self) -> http.client.HTTPResponse:
+        """http.client's ``getresponse()``: the answer's status line and head, parsed by
+        http.client; its body is read from the returned response. urllib3's ``getresponse()``
+        would wrap it (a copy of the head, its ``HTTPResponse``), for nothing geventio uses.
+
+        Blocks the calling greenlet until the head arrived.
+
+        :raises OSError: (and http.client's errors) as ``getresponse()`` does.
+        """
+        return _HTTP_GETRESPONSE(cast(http.client.HTTPConnection, self))
 
 
 class _HTTPConnection(_CooperativeConnectionMixin, HTTPConnection):
@@ -153,6 +165,22 @@ class _HTTPSConnection(_CooperativeConnectionMixin, HTTPSConnection):
 
 
 _Connection = _HTTPConnection | _HTTPSConnection
+_HTTP_GETRESPONSE = http.client.HTTPConnection.getresponse
+#: the User-Agent urllib3's ``request()`` sends when the user set none
+_USER_AGENT = f"python-urllib3/{urllib3.__version__}"  # type: ignore[attr-defined]
+#: an obsolete line folding in a header value (urllib3 turns each into one space)
+_OBS_FOLD = re.compile(r"[ \t]*\r\n[ \t]+")
+
+
+def _encode_lines(headers: Mapping[str, str]) -> list[bytes]:
+    """The head's lines for ``headers``, encoded as http.client's ``putheader`` encodes them."""
+    return [f"{name}: {value}".encode("latin-1") for name, value in headers.items()]
+
+
+def _joined(headers: http.client.HTTPMessage, name: str) -> str | None:
+    """Every value of the header ``name`` joined with ``", "``, as urllib3's headers give it."""
+    values = headers.get_all(name)
+    return None if values is None else ", ".join(values)
 
 
 def _announced_length(value: str | None) -> int | None:
@@ -220,9 +248,46 @@ class PollingTransport:
         self._busy: set[_Connection] = set()  # a request in flight on each
         self._closed = False
         self._targets: dict[str, str] = {}  # the target of each sid's requests, but its "t"
-        # the headers of a request when the jar has no cookie for it (else a copy, with them)
-        self._get_headers = {**self._headers, **_ACCEPT_ENCODING}
+        # the headers of a request when the jar has no cookie for it (else a copy, with them),
+        # and their lines, encoded once: urllib3's ``request()`` would send its User-Agent
+        base = dict(self._headers)
+        names = {name.lower() for name in base}
+        if "user-agent" not in names:
+            base["User-Agent"] = _USER_AGENT
+        self._get_headers = {**base, **_ACCEPT_ENCODING}
         self._post_headers = {**self._get_headers, **_POST_HEADERS}
+        self._host = [] if "host" in names else self._host_line()
+        self._get_lines = self._host + _encode_lines(self._get_headers)
+        self._post_lines = self._host + _encode_lines(self._post_headers)
+
+    def _new_connection(self) -> _Connection:
+        """A connection to the endpoint (or its proxy), not yet connected; never blocks."""
+        cls = _HTTPSConnection if self._endpoint.secure else _HTTPConnection
+        return cls(self._endpoint.host, self._endpoint.port, **self._conn_kw)
+
+    def _host_line(self) -> list[bytes]:
+        """The ``Host`` line http.client's ``putrequest`` writes for this endpoint (an IDNA or
+        IPv6 host, a default port left out, the URL's authority through a proxy), computed once
+        by ``putrequest`` itself on a connection that is never opened."""
+        conn = self._new_connection()
+        conn.putrequest("GET", self._origin + "/", skip_accept_encoding=True)
+        return [line for line in conn._buffer if line.startswith(b"Host: ")]
+
+    def _lines(self, body: bytes | None) -> list[bytes]:
+        """The head's lines of a GET (``body`` is ``None``) or a POST, with the jar's cookies."""
+        cookie = self._cookies.header(self._endpoint)
+        if body is None:
+            if not cookie:
+                return self._get_lines
+            headers = self._get_headers
+        else:
+            if not cookie:
+                return [*self._post_lines, b"Content-Length: %d" % len(body)]
+            headers = self._post_headers
+        lines = self._host + _encode_lines(request_headers(headers, self._cookies, self._endpoint))
+        if body is not None:
+            lines.append(b"Content-Length: %d" % len(body))
+        return lines
 
     def _take(self, what: str, error: type[TransportError]) -> _Connection:
         """A kept connection that the server did not close meanwhile, else a new one (not yet
@@ -239,8 +304,7 @@ class PollingTransport:
             if conn.sock is not None and not conn.is_connected:
                 conn.close()
         else:
-            cls = _HTTPSConnection if self._endpoint.secure else _HTTPConnection
-            conn = cls(self._endpoint.host, self._endpoint.port, **self._conn_kw)
+            conn = self._new_connection()
         self._busy.add(conn)
         return conn
 
@@ -264,27 +328,27 @@ class PollingTransport:
         """
         what = f"{method} {self._endpoint.path}"
         error = ConnectError if connecting else TransportError
-        headers = self._get_headers if body is None else self._post_headers
-        cookie = self._cookies.header(self._endpoint)
-        if cookie:
-            headers = request_headers(headers, self._cookies, self._endpoint)
+        lines = self._lines(body)
         # the deadline bounds the whole request (a trickling peer too)
         whole = deadline(limit + _GRACE, what, connecting=connecting)
         with whole, map_errors(what, connecting=connecting):
             conn = self._take(what, error)
-            response: urllib3.HTTPResponse | None = None
+            response: http.client.HTTPResponse | None = None
             complete = False
             try:
                 if conn.sock is None:
                     conn.timeout = self._timeout  # each step of the dial (a proxy's too)
                     conn.connect()
-                # then the deadline alone bounds the request: a socket timeout would start a
-                # timer for each wait as well (gevent's), which could fire only after it
-                conn.timeout = None
-                conn.send_request(method, self._origin + target, body, headers)
-                response = conn.getresponse()
-                self._cookies.update(self._endpoint, response.headers.getlist("Set-Cookie"))
-                self._check_head(response.headers, what, error)
+                    # then the deadline alone bounds each request: a socket timeout would start
+                    # a timer for each wait as well (gevent's), which could fire only after it
+                    cast(socket.socket, conn.sock).settimeout(None)
+                conn.send_request(method, self._origin + target, lines, body)
+                response = conn.read_head()
+                headers = response.msg
+                cookies = headers.get_all("Set-Cookie")
+                if cookies:
+                    self._cookies.update(self._endpoint, [_OBS_FOLD.sub(" ", c) for c in cookies])
+                self._check_head(headers, what, error)
                 data = self._read_body(response, what, error)
                 status = response.status
                 complete = True
@@ -300,30 +364,31 @@ class PollingTransport:
         return data
 
     def _check_head(
-        self, headers: urllib3.HTTPHeaderDict, what: str, error: type[TransportError]
+        self, headers: http.client.HTTPMessage, what: str, error: type[TransportError]
     ) -> None:
         """Refuse, before reading it, an answer that is encoded or announced over the limit."""
-        encoding = headers.get("Content-Encoding")
+        encoding = _joined(headers, "Content-Encoding")
         if encoding is not None and any(
             e.strip().lower() not in ("", "identity") for e in encoding.split(",")
         ):
             raise error(f"{what}: the answer is encoded ({encoding[:50]!r}); none was asked for")
-        length = _announced_length(headers.get("Content-Length"))
+        length = _announced_length(_joined(headers, "Content-Length"))
         if length is not None and length > self._max_body:
             raise error(f"{what}: answer of {length} bytes is over the limit")
 
     def _read_body(
-        self, response: urllib3.BaseHTTPResponse, what: str, error: type[TransportError]
+        self, response: http.client.HTTPResponse, what: str, error: type[TransportError]
     ) -> bytes:
         """Read the answer, checking the size of each packet in it as it arrives.
 
         :raises TransportError: (``error``) as soon as a packet or the whole answer is too large,
-            without reading the rest.
+            without reading the rest, or when it ends short of its ``Content-Length``.
+        :raises http.client.IncompleteRead: for a chunked answer cut short.
         """
         chunks: list[bytes] = []
         total = current = 0  # bytes in all, and in the packet not yet ended by a separator
         limit = self._max_packet
-        for chunk in response.stream(_CHUNK):
+        while chunk := response.read(_CHUNK):
             total += len(chunk)
             if total > self._max_body:
                 raise error(f"{what}: answer is over {self._max_body} bytes")
@@ -340,6 +405,12 @@ class PollingTransport:
             if current > limit:
                 raise error(f"{what}: a message is over the limit of {limit} bytes")
             chunks.append(chunk)
+            if response.isclosed():  # read whole (its Content-Length): no read for the end
+                break
+        # ``read(amt)`` ends at the end of the stream without a word when it comes short of the
+        # Content-Length: what is left of it stays in ``length``
+        if response.length:
+            raise error(f"{what}: the answer ended {response.length} bytes short of its length")
         return b"".join(chunks)
 
     def _target(self, sid: str) -> str:
