@@ -31,15 +31,21 @@ from contextlib import suppress
 from typing import Any, cast
 
 import urllib3
-from urllib3.connection import HTTPConnection, HTTPSConnection
 
 from geventio._cookies import CookieJar
 from geventio._headers import request_headers
 from geventio._payload import SEPARATOR
 from geventio._proxy import Proxy
-from geventio._transports._errors import deadline, dial_error, error_body, map_errors
-from geventio._transports._sockets import CooperativeSSLContext, open_socket
-from geventio._transports._tunnel import open_proxy_socket, open_tunnel
+from geventio._transports._errors import error_body
+from geventio._transports._http import (
+    Connection,
+    CooperativeHTTPConnection,
+    CooperativeHTTPSConnection,
+    RequestGuard,
+    dropped,
+    take,
+)
+from geventio._transports._sockets import CooperativeSSLContext
 from geventio._url import Endpoint, cache_buster
 from geventio.exceptions import ConnectError, TransportError
 
@@ -61,111 +67,6 @@ _SEPARATOR = SEPARATOR.encode("ascii")
 _MIN_BODY_LIMIT = 64 * 1024 * 1024
 
 
-class _CooperativeConnectionMixin:
-    """Open the TCP connection with ``gevent.socket`` instead of the stdlib.
-
-    urllib3 opens every connection through ``_new_conn``, the one private name of urllib3 that
-    geventio relies on (``tests/faults/test_fault_urllib3.py`` fails loudly should urllib3
-    change it). The address dialled is ``geventio_host`` (the endpoint's host, as geventio parsed
-    it), not urllib3's private copy of it. With a ``geventio_proxy``, the connection goes to the
-    proxy: through a ``CONNECT`` tunnel when ``geventio_tunnel`` is true (https), else for
-    absolute-form requests (http). An ``OSError`` becomes a ``DialError`` right here, which
-    urllib3 lets through untouched.
-    """
-
-    port: int
-    timeout: Any
-
-    def __init__(
-        self,
-        *args: Any,
-        geventio_host: str,
-        geventio_proxy: Proxy | None = None,
-        geventio_tunnel: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self._geventio_host = geventio_host
-        self._geventio_proxy = geventio_proxy
-        self._geventio_tunnel = geventio_tunnel
-
-    def _new_conn(self) -> Any:
-        timeout = self.timeout if isinstance(self.timeout, (int, float)) else None
-        proxy, host = self._geventio_proxy, self._geventio_host
-        try:
-            if proxy is None:
-                return open_socket(host, self.port, timeout)
-            if self._geventio_tunnel:
-                return open_tunnel(proxy, host, self.port, timeout)
-            return open_proxy_socket(proxy, timeout)
-        except OSError as exc:
-            raise dial_error(exc, host, proxied=proxy is not None) from exc
-
-    # A POST's head and body in one write: http.client's ``endheaders`` writes the head through
-    # ``send``, and the body is added to that write. Two writes would cost a second system call
-    # and, with ``TCP_NODELAY``, a second segment for the server to read.
-    _geventio_body: bytes | None = None  # the body that goes with the next write, the head
-    sock: Any
-    _buffer: list[bytes]  # http.client's header lines of the request being built
-
-    def send(self, data: Any) -> None:
-        """http.client's one write (of the head): a POST's body goes out with it."""
-        body = self._geventio_body
-        if body is not None:
-            self._geventio_body = None
-            data = bytes(data) + body
-        sock = self.sock
-        if sock is None or not isinstance(data, bytes):
-            super().send(data)  # type: ignore[misc]
-            return
-        # one send first: gevent's sendall asks the kernel for the buffer size on each call
-        sent = sock.send(data)
-        if sent < len(data):
-            sock.sendall(memoryview(data)[sent:])
-
-    def send_request(
-        self, method: str, target: str, lines: list[bytes], body: bytes | None
-    ) -> None:
-        """Send one request: urllib3's ``putrequest``, the encoded header ``lines`` (which hold
-        the ``Host`` and ``Accept-Encoding`` that ``putrequest`` is told to leave out), and
-        http.client's ``endheaders``; the head and the body go out in one write.
-
-        Blocks the calling greenlet until written.
-
-        :raises OSError: (and http.client's errors) as ``request()`` does.
-        """
-        self.putrequest(method, target, skip_host=True, skip_accept_encoding=True)  # type: ignore[attr-defined]
-        # http.client's list of the head's lines, which ``putheader`` appends to after encoding
-        # and checking each one: these were encoded and checked once, when the transport began
-        self._buffer.extend(lines)
-        self._geventio_body = body
-        try:
-            self.endheaders()  # type: ignore[attr-defined]
-        finally:
-            self._geventio_body = None
-
-    def read_head(self) -> http.client.HTTPResponse:
-        """http.client's ``getresponse()``: the answer's status line and head, parsed by
-        http.client; its body is read from the returned response. urllib3's ``getresponse()``
-        would wrap it (a copy of the head, its ``HTTPResponse``), for nothing geventio uses.
-
-        Blocks the calling greenlet until the head arrived.
-
-        :raises OSError: (and http.client's errors) as ``getresponse()`` does.
-        """
-        return _HTTP_GETRESPONSE(cast(http.client.HTTPConnection, self))
-
-
-class _HTTPConnection(_CooperativeConnectionMixin, HTTPConnection):
-    pass
-
-
-class _HTTPSConnection(_CooperativeConnectionMixin, HTTPSConnection):
-    pass
-
-
-_Connection = _HTTPConnection | _HTTPSConnection
-_HTTP_GETRESPONSE = http.client.HTTPConnection.getresponse
 #: the User-Agent urllib3's ``request()`` sends when the user set none
 _USER_AGENT = f"python-urllib3/{urllib3.__version__}"  # type: ignore[attr-defined]
 #: an obsolete line folding in a header value (urllib3 turns each into one space)
@@ -244,10 +145,11 @@ class PollingTransport:
                 "assert_hostname": None if context.check_hostname else False,
                 "geventio_tunnel": True,
             }
-        self._idle: list[_Connection] = []  # kept alive, at most _KEEP
-        self._busy: set[_Connection] = set()  # a request in flight on each
+        self._idle: list[Connection] = []  # kept alive, at most _KEEP
+        self._busy: set[Connection] = set()  # a request in flight on each
         self._closed = False
         self._targets: dict[str, str] = {}  # the target of each sid's requests, but its "t"
+        self._guards: dict[float, RequestGuard] = {}  # kept for the next request, by deadline
         # the headers of a request when the jar has no cookie for it (else a copy, with them),
         # and their lines, encoded once: urllib3's ``request()`` would send its User-Agent
         base = dict(self._headers)
@@ -259,10 +161,12 @@ class PollingTransport:
         self._host = [] if "host" in names else self._host_line()
         self._get_lines = self._host + _encode_lines(self._get_headers)
         self._post_lines = self._host + _encode_lines(self._post_headers)
+        self._cookie: str | None = None  # the last Cookie sent, and the lines with it
+        self._cookie_lines: tuple[list[bytes], ...] = ()
 
-    def _new_connection(self) -> _Connection:
+    def _new_connection(self) -> Connection:
         """A connection to the endpoint (or its proxy), not yet connected; never blocks."""
-        cls = _HTTPSConnection if self._endpoint.secure else _HTTPConnection
+        cls = CooperativeHTTPSConnection if self._endpoint.secure else CooperativeHTTPConnection
         return cls(self._endpoint.host, self._endpoint.port, **self._conn_kw)
 
     def _host_line(self) -> list[bytes]:
@@ -274,22 +178,23 @@ class PollingTransport:
         return [line for line in conn._buffer if line.startswith(b"Host: ")]
 
     def _lines(self, body: bytes | None) -> list[bytes]:
-        """The head's lines of a GET (``body`` is ``None``) or a POST, with the jar's cookies."""
+        """The head's lines of a GET (``body`` is ``None``) or a POST, with the jar's cookies
+        (encoded again only when the jar's ``Cookie`` for the endpoint changed)."""
         cookie = self._cookies.header(self._endpoint)
-        if body is None:
-            if not cookie:
-                return self._get_lines
-            headers = self._get_headers
+        if not cookie:
+            get, post = self._get_lines, self._post_lines
         else:
-            if not cookie:
-                return [*self._post_lines, b"Content-Length: %d" % len(body)]
-            headers = self._post_headers
-        lines = self._host + _encode_lines(request_headers(headers, self._cookies, self._endpoint))
-        if body is not None:
-            lines.append(b"Content-Length: %d" % len(body))
-        return lines
+            if cookie != self._cookie:
+                self._cookie = cookie
+                self._cookie_lines = tuple(
+                    self._host
+                    + _encode_lines(request_headers(headers, self._cookies, self._endpoint))
+                    for headers in (self._get_headers, self._post_headers)
+                )
+            get, post = self._cookie_lines
+        return get if body is None else [*post, b"Content-Length: %d" % len(body)]
 
-    def _take(self, what: str, error: type[TransportError]) -> _Connection:
+    def _take(self, what: str, error: type[TransportError]) -> Connection:
         """A kept connection that the server did not close meanwhile, else a new one (not yet
         connected); never blocks.
 
@@ -301,14 +206,14 @@ class PollingTransport:
             conn = self._idle.pop()
             # a poll(2) with no wait, as urllib3's pool does: the server may have closed it
             # while idle (its keep-alive timeout); it is then dialled again
-            if conn.sock is not None and not conn.is_connected:
+            if conn.sock is not None and dropped(conn.sock):
                 conn.close()
         else:
             conn = self._new_connection()
         self._busy.add(conn)
         return conn
 
-    def _give_back(self, conn: _Connection, reusable: bool) -> None:
+    def _give_back(self, conn: Connection, reusable: bool) -> None:
         """Keep ``conn`` for the next request when ``reusable`` (its answer was read whole),
         else close it (a timer cut it, or an error left bytes unread)."""
         self._busy.discard(conn)
@@ -329,9 +234,8 @@ class PollingTransport:
         what = f"{method} {self._endpoint.path}"
         error = ConnectError if connecting else TransportError
         lines = self._lines(body)
-        # the deadline bounds the whole request (a trickling peer too)
-        whole = deadline(limit + _GRACE, what, connecting=connecting)
-        with whole, map_errors(what, connecting=connecting):
+        # the deadline bounds the whole request (a trickling peer too); foreign errors are mapped
+        with take(self._guards, limit + _GRACE, what, connecting):
             conn = self._take(what, error)
             response: http.client.HTTPResponse | None = None
             complete = False

@@ -9,6 +9,7 @@ leaves an answer cut short of its Content-Length in the response's ``length``. S
 http.client change any of that (how ``endheaders`` writes, ``_buffer``, ``length``), the tests
 here fail loudly.
 """
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -23,7 +24,8 @@ import pytest
 
 from geventio import TransportError
 from geventio._cookies import CookieJar
-from geventio._transports import polling as polling_module
+from geventio._transports import _http as http_module
+from geventio._transports._http import dropped
 from geventio._transports._sockets import open_socket
 from geventio._transports.polling import PollingTransport
 from geventio._url import parse_url
@@ -75,7 +77,7 @@ def test_a_post_goes_out_in_one_write(bound: Bound, monkeypatch: pytest.MonkeyPa
     def counting(host: str, port: int, timeout: float | None) -> Any:
         return _CountingSocket(original(host, port, timeout), writes)
 
-    monkeypatch.setattr(polling_module, "open_socket", counting)
+    monkeypatch.setattr(http_module, "open_socket", counting)
     with polling_script("6") as server, bound(1.0):
         transport = _transport(server.url)
         try:
@@ -193,7 +195,7 @@ def test_each_request_carries_each_header_once(
     def handshake(conn: Conn) -> None:  # the script hangs up after it: the client is told
         conn.respond(200, OPEN, headers={"Connection": "close"}, extra=[("Set-Cookie", "k=v")])
 
-    monkeypatch.setattr(polling_module, "open_socket", counting)
+    monkeypatch.setattr(http_module, "open_socket", counting)
     headers = {"X-Token": "a b"} | ({"user-agent": user_agent} if user_agent else {})
     with polling_script("6", handshake=handshake) as server, bound(1.0):
         transport = _transport(server.url, headers=headers)
@@ -261,3 +263,49 @@ def test_a_poll_answer_cut_short_of_its_length_fails(
                 transport.get("scripted", TIMEOUT)
         finally:
             transport.close()
+
+
+def test_a_kept_deadline_fires_again_and_is_not_shared(bound: Bound) -> None:
+    """Each request's deadline timer is kept for the next request with the same limit: it fires
+    again on a later request, and a POST while a GET with the same limit is in flight gets a
+    timer of its own (the GET still times out, the POST is answered)."""
+    with polling_script() as server:  # every long-poll GET stalls; POSTs are answered
+        transport = _transport(server.url, timeout=0.3)
+        try:
+            transport.handshake()
+
+            def poll() -> BaseException | None:
+                try:
+                    transport.get("scripted", 0.3)
+                except TransportError as exc:
+                    return exc
+                return None
+
+            with bound(1.0):
+                getter = gevent.spawn(poll)
+                server.wait_for(lambda: len(server.requests) == 2)
+                transport.post("scripted", b"4hello")  # the GET's timer is in use meanwhile
+                error = getter.get()
+            assert isinstance(error, TransportError), error
+            assert str(error) == "GET /engine.io/: timed out"
+            with bound(1.0), pytest.raises(TransportError, match="timed out"):
+                transport.get("scripted", 0.3)  # the kept timer, started again
+        finally:
+            transport.close()
+    assert [r.method for r in server.requests] == ["GET", "GET", "POST", "GET"]
+
+
+def test_dropped_is_true_once_the_peer_closed_or_sent() -> None:
+    """The idle check (a ``poll(2)`` with no wait, on the stdlib's ``select.poll`` even when
+    ``select`` is patched): quiet is kept, a hang-up or stray bytes are dropped."""
+    a, b = gevent.socket.socketpair()
+    c, d = gevent.socket.socketpair()
+    try:
+        assert not dropped(a)
+        b.close()
+        assert dropped(a)
+        d.sendall(b"x")
+        assert dropped(c)
+    finally:
+        for sock in (a, c, d):
+            sock.close()
