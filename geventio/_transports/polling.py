@@ -270,13 +270,18 @@ class PollingTransport:
     def _check_head(
         self, headers: http.client.HTTPMessage, what: str, error: type[TransportError]
     ) -> None:
-        """Refuse, before reading it, an answer that is encoded or announced over the limit."""
+        """Refuse, before reading it, an answer that is encoded, announced over the limit, or
+        with Content-Lengths that differ (http.client would read by the first; urllib3's
+        ``HTTPResponse`` refused them)."""
         encoding = _joined(headers, "Content-Encoding")
         if encoding is not None and any(
             e.strip().lower() not in ("", "identity") for e in encoding.split(",")
         ):
             raise error(f"{what}: the answer is encoded ({encoding[:50]!r}); none was asked for")
-        length = _announced_length(_joined(headers, "Content-Length"))
+        announced = _joined(headers, "Content-Length")
+        if announced is not None and len({v.strip() for v in announced.split(",")}) > 1:
+            raise error(f"{what}: Content-Lengths that differ ({announced[:50]!r})")
+        length = _announced_length(announced)
         if length is not None and length > self._max_body:
             raise error(f"{what}: answer of {length} bytes is over the limit")
 
