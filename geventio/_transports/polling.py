@@ -78,10 +78,29 @@ def _encode_lines(headers: Mapping[str, str]) -> list[bytes]:
     return [f"{name}: {value}".encode("latin-1") for name, value in headers.items()]
 
 
-def _joined(headers: http.client.HTTPMessage, name: str) -> str | None:
-    """Every value of the header ``name`` joined with ``", "``, as urllib3's headers give it."""
-    values = headers.get_all(name)
-    return None if values is None else ", ".join(values)
+class _Head:
+    """What geventio reads of an answer's head, in one pass over http.client's parsed head
+    (each ``get_all`` would be a pass of its own): the ``Set-Cookie`` values, and the
+    ``Content-Encoding`` and ``Content-Length`` values, each joined with ``", "`` as urllib3's
+    headers gave them (``None`` when absent)."""
+
+    __slots__ = ("cookies", "encoding", "length")
+
+    def __init__(self, headers: http.client.HTTPMessage) -> None:
+        cookies: list[str] = []
+        encodings: list[str] = []
+        lengths: list[str] = []
+        for name, value in headers.raw_items():
+            key = name.lower()
+            if key == "content-length":
+                lengths.append(value)
+            elif key == "set-cookie":
+                cookies.append(_OBS_FOLD.sub(" ", value))
+            elif key == "content-encoding":
+                encodings.append(value)
+        self.cookies = cookies
+        self.encoding = ", ".join(encodings) if encodings else None
+        self.length = ", ".join(lengths) if lengths else None
 
 
 def _announced_length(value: str | None) -> int | None:
@@ -248,11 +267,10 @@ class PollingTransport:
                     cast(socket.socket, conn.sock).settimeout(None)
                 conn.send_request(method, self._origin + target, lines, body)
                 response = conn.read_head()
-                headers = response.msg
-                cookies = headers.get_all("Set-Cookie")
-                if cookies:
-                    self._cookies.update(self._endpoint, [_OBS_FOLD.sub(" ", c) for c in cookies])
-                self._check_head(headers, what, error)
+                head = _Head(response.msg)
+                if head.cookies:
+                    self._cookies.update(self._endpoint, head.cookies)
+                self._check_head(head, what, error)
                 data = self._read_body(response, what, error)
                 status = response.status
                 complete = True
@@ -267,18 +285,16 @@ class PollingTransport:
             raise error(f"{what}: HTTP {status}: {text[:200]}", status=status, body=text)
         return data
 
-    def _check_head(
-        self, headers: http.client.HTTPMessage, what: str, error: type[TransportError]
-    ) -> None:
+    def _check_head(self, head: _Head, what: str, error: type[TransportError]) -> None:
         """Refuse, before reading it, an answer that is encoded, announced over the limit, or
         with Content-Lengths that differ (http.client would read by the first; urllib3's
         ``HTTPResponse`` refused them)."""
-        encoding = _joined(headers, "Content-Encoding")
+        encoding = head.encoding
         if encoding is not None and any(
             e.strip().lower() not in ("", "identity") for e in encoding.split(",")
         ):
             raise error(f"{what}: the answer is encoded ({encoding[:50]!r}); none was asked for")
-        announced = _joined(headers, "Content-Length")
+        announced = head.length
         if announced is not None and len({v.strip() for v in announced.split(",")}) > 1:
             raise error(f"{what}: Content-Lengths that differ ({announced[:50]!r})")
         length = _announced_length(announced)
