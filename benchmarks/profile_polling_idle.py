@@ -13,10 +13,11 @@ returned (a counter wrapped around ``PollingTransport.get``, which costs well un
 CPU time per cycle grows when other processes load the machine (and when cycles are few per
 second, with less batching in the hub): compare variants interleaved, in one session.
 
-``--profile`` writes cProfile stats of the idle window (summarize them with
-``profile_layers.py``; profiling slows Python down about 2x, so read shares); ``--strace``
-attaches ``strace -c -f`` to this process for the window and prints syscalls per cycle. Hub
-switches per cycle are counted with ``greenlet.settrace`` in a separate, shorter window.
+``--profile`` writes cProfile stats of the idle window and prints the Python function calls
+per cycle (summarize the stats with ``profile_layers.py``; profiling slows Python down about
+2x, so read shares); ``--strace`` attaches ``strace -c -f`` to this process for the window and
+prints syscalls per cycle. Hub switches per cycle are counted with ``greenlet.settrace`` in a
+separate, shorter window.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import os
+import pstats
 import resource
 import signal
 import subprocess
@@ -148,6 +150,9 @@ def main() -> None:
             print(f"syscalls per cycle (strace -c, all threads): {total:.1f}: {top}")
         if profile is not None:
             profile.dump_stats(args.profile)
+            stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+            made = sum(stat[1] for stat in stats.values())
+            print(f"Python function calls per cycle (cProfile): {made / max(1, cycles):.0f}")
             print(f"profile written to {args.profile}")
     finally:
         for client in clients:

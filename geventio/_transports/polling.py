@@ -4,35 +4,48 @@ The transport moves bytes and decides nothing: the session tells it what to GET 
 call blocks only the calling greenlet. It keeps at most two keep-alive connections: one for the
 GET in flight, one for the POST in flight.
 
-Each request goes through urllib3's own ``HTTPConnection.request()`` and ``getresponse()`` on a kept
-connection, without urllib3's pool: the idle polling cycle (a PING answered by a PONG POST and a
-new GET) is most of an idle client's cost, and the pool's per-request machinery (its queue, the
-``Retry`` and ``Timeout`` objects, the redirect and retry checks that geventio turns off anyway)
-was a good part of it. What the pool did that matters is done here: a kept connection that the
-server closed meanwhile is dropped before use, a connection whose answer was not read whole is
-closed, and a POST's head and body go out in one write.
+Each request goes out on a kept urllib3 connection, without urllib3's pool: the idle polling
+cycle (a PING answered by a PONG POST and a new GET) is most of an idle client's cost, and the
+pool's per-request machinery (its queue, the ``Retry`` and ``Timeout`` objects, the redirect
+and retry checks that geventio turns off anyway) was a good part of it. What the pool did that
+matters is done here: a kept connection that the server closed meanwhile is dropped before use,
+a connection whose answer was not read whole is closed, and a POST's head and body go out in one
+write.
+
+The request is written with the connection's own ``putrequest``/``endheaders``, and its header
+lines are encoded once per transport (the user's headers were checked when given, see
+:mod:`geventio._headers`), not for each request as urllib3's ``request()`` does. The answer is
+read with http.client's ``getresponse()`` (its parser, unchanged), without urllib3's wrapper
+around it (its ``HTTPHeaderDict`` copy of the head and its ``HTTPResponse``), which decoded
+nothing for geventio.
 """
 
 from __future__ import annotations
 
 import http.client
+import re
 import socket
 import ssl
 from collections.abc import Mapping
 from contextlib import suppress
-from functools import partial
 from typing import Any, cast
 
 import urllib3
-from urllib3.connection import HTTPConnection, HTTPSConnection
 
 from geventio._cookies import CookieJar
 from geventio._headers import request_headers
 from geventio._payload import SEPARATOR
 from geventio._proxy import Proxy
-from geventio._transports._errors import deadline, dial_error, error_body, map_errors
-from geventio._transports._sockets import CooperativeSSLContext, open_socket
-from geventio._transports._tunnel import open_proxy_socket, open_tunnel
+from geventio._transports._errors import error_body
+from geventio._transports._http import (
+    Connection,
+    CooperativeHTTPConnection,
+    CooperativeHTTPSConnection,
+    RequestGuard,
+    dropped,
+    take,
+)
+from geventio._transports._sockets import CooperativeSSLContext
 from geventio._url import Endpoint, cache_buster
 from geventio.exceptions import ConnectError, TransportError
 
@@ -54,141 +67,40 @@ _SEPARATOR = SEPARATOR.encode("ascii")
 _MIN_BODY_LIMIT = 64 * 1024 * 1024
 
 
-class _CooperativeConnectionMixin:
-    """Open the TCP connection with ``gevent.socket`` instead of the stdlib.
-
-    urllib3 opens every connection through ``_new_conn``, the one private name of urllib3 that
-    geventio relies on (``tests/faults/test_fault_urllib3.py`` fails loudly should urllib3
-    change it). The address dialled is ``geventio_host`` (the endpoint's host, as geventio parsed
-    it), not urllib3's private copy of it. With a ``geventio_proxy``, the connection goes to the
-    proxy: through a ``CONNECT`` tunnel when ``geventio_tunnel`` is true (https), else for
-    absolute-form requests (http). An ``OSError`` becomes a ``DialError`` right here, which
-    urllib3 lets through untouched.
-    """
-
-    port: int
-    timeout: Any
-    response_class: Any
-
-    def __init__(
-        self,
-        *args: Any,
-        geventio_host: str,
-        geventio_proxy: Proxy | None = None,
-        geventio_tunnel: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        # http.client's answer, noted as it is made (a partial, not a bound method: no cycle)
-        self._geventio_made: list[http.client.HTTPResponse] = []
-        self.response_class = partial(_noted_answer, self._geventio_made)
-        self._geventio_host = geventio_host
-        self._geventio_proxy = geventio_proxy
-        self._geventio_tunnel = geventio_tunnel
-
-    def _new_conn(self) -> Any:
-        timeout = self.timeout if isinstance(self.timeout, (int, float)) else None
-        proxy, host = self._geventio_proxy, self._geventio_host
-        try:
-            if proxy is None:
-                return open_socket(host, self.port, timeout)
-            if self._geventio_tunnel:
-                return open_tunnel(proxy, host, self.port, timeout)
-            return open_proxy_socket(proxy, timeout)
-        except OSError as exc:
-            raise dial_error(exc, host, proxied=proxy is not None) from exc
-
-    # A POST's head and body in one write: urllib3's ``request()`` sends the head (http.client's
-    # ``endheaders``), then each chunk of the body, each through ``send``. Two writes cost a
-    # second system call and, with ``TCP_NODELAY``, a second segment for the server to read.
-    _geventio_hold = False  # the next send is a head whose body follows
-    _geventio_head = b""
-    sock: Any
-
-    def send(self, data: Any) -> None:
-        """http.client's one write: a held head goes out with the data that follows it."""
-        if self._geventio_hold:
-            self._geventio_hold = False
-            self._geventio_head = bytes(data)
-            return
-        if self._geventio_head:
-            data, self._geventio_head = self._geventio_head + bytes(data), b""
-        sock = self.sock
-        if sock is None or not isinstance(data, bytes):
-            super().send(data)  # type: ignore[misc]
-            return
-        # one send first: gevent's sendall asks the kernel for the buffer size on each call
-        sent = sock.send(data)
-        if sent < len(data):
-            sock.sendall(memoryview(data)[sent:])
-
-    def send_request(
-        self, method: str, target: str, body: bytes | None, headers: Mapping[str, str]
-    ) -> None:
-        """Send one request (urllib3's ``request()``), its head and body in one write.
-
-        Blocks the calling greenlet until written.
-
-        :raises OSError: (and http.client's errors) as ``request()`` does.
-        """
-        self._geventio_hold = bool(body)
-        self._geventio_head = b""
-        try:
-            super().request(  # type: ignore[misc]
-                method,
-                target,
-                body=body,
-                headers=headers,
-                preload_content=False,
-                decode_content=False,
-            )
-            if self._geventio_head:  # no body write came (urllib3 changed): send the head alone
-                head, self._geventio_head = self._geventio_head, b""
-                super().send(head)  # type: ignore[misc]
-        finally:
-            self._geventio_hold = False
-            self._geventio_head = b""
-
-    def getresponse(self) -> Any:
-        """urllib3's ``getresponse()``, which closes http.client's answer if it fails.
-
-        http.client's answer holds the socket open through its file (after ``Connection:
-        close`` it alone does), and urllib3 may refuse it after http.client made it: a
-        ``Content-Length`` of ``5, 6`` raises ``InvalidHeader``. Nothing else would close it,
-        and the socket would stay open until a garbage collection found it.
-
-        Blocks the calling greenlet until the answer's head is read.
-
-        :raises OSError: (and http.client's and urllib3's errors) as urllib3's does.
-        """
-        made = self._geventio_made
-        made.clear()
-        try:
-            return super().getresponse()  # type: ignore[misc]
-        except BaseException:
-            for answer in made:
-                answer.close()
-            raise
-        finally:
-            made.clear()
+#: the User-Agent urllib3's ``request()`` sends when the user set none
+_USER_AGENT = f"python-urllib3/{urllib3.__version__}"  # type: ignore[attr-defined]
+#: an obsolete line folding in a header value (urllib3 turns each into one space)
+_OBS_FOLD = re.compile(r"[ \t]*\r\n[ \t]+")
 
 
-class _HTTPConnection(_CooperativeConnectionMixin, HTTPConnection):
-    pass
+def _encode_lines(headers: Mapping[str, str]) -> list[bytes]:
+    """The head's lines for ``headers``, encoded as http.client's ``putheader`` encodes them."""
+    return [f"{name}: {value}".encode("latin-1") for name, value in headers.items()]
 
 
-class _HTTPSConnection(_CooperativeConnectionMixin, HTTPSConnection):
-    pass
+class _Head:
+    """What geventio reads of an answer's head, in one pass over http.client's parsed head
+    (each ``get_all`` would be a pass of its own): the ``Set-Cookie`` values, and the
+    ``Content-Encoding`` and ``Content-Length`` values, each joined with ``", "`` as urllib3's
+    headers gave them (``None`` when absent)."""
 
+    __slots__ = ("cookies", "encoding", "length")
 
-_Connection = _HTTPConnection | _HTTPSConnection
-
-
-def _noted_answer(made: list[http.client.HTTPResponse], *args: Any, **kwargs: Any) -> Any:
-    """http.client's answer (``response_class``), noted in ``made`` for its connection."""
-    answer = http.client.HTTPResponse(*args, **kwargs)
-    made.append(answer)
-    return answer
+    def __init__(self, headers: http.client.HTTPMessage) -> None:
+        cookies: list[str] = []
+        encodings: list[str] = []
+        lengths: list[str] = []
+        for name, value in headers.raw_items():
+            key = name.lower()
+            if key == "content-length":
+                lengths.append(value)
+            elif key == "set-cookie":
+                cookies.append(_OBS_FOLD.sub(" ", value))
+            elif key == "content-encoding":
+                encodings.append(value)
+        self.cookies = cookies
+        self.encoding = ", ".join(encodings) if encodings else None
+        self.length = ", ".join(lengths) if lengths else None
 
 
 def _announced_length(value: str | None) -> int | None:
@@ -252,15 +164,56 @@ class PollingTransport:
                 "assert_hostname": None if context.check_hostname else False,
                 "geventio_tunnel": True,
             }
-        self._idle: list[_Connection] = []  # kept alive, at most _KEEP
-        self._busy: set[_Connection] = set()  # a request in flight on each
+        self._idle: list[Connection] = []  # kept alive, at most _KEEP
+        self._busy: set[Connection] = set()  # a request in flight on each
         self._closed = False
         self._targets: dict[str, str] = {}  # the target of each sid's requests, but its "t"
-        # the headers of a request when the jar has no cookie for it (else a copy, with them)
-        self._get_headers = {**self._headers, **_ACCEPT_ENCODING}
+        self._guards: dict[float, RequestGuard] = {}  # kept for the next request, by deadline
+        # the headers of a request when the jar has no cookie for it (else a copy, with them),
+        # and their lines, encoded once: urllib3's ``request()`` would send its User-Agent
+        base = dict(self._headers)
+        names = {name.lower() for name in base}
+        if "user-agent" not in names:
+            base["User-Agent"] = _USER_AGENT
+        self._get_headers = {**base, **_ACCEPT_ENCODING}
         self._post_headers = {**self._get_headers, **_POST_HEADERS}
+        self._host = [] if "host" in names else self._host_line()
+        self._get_lines = self._host + _encode_lines(self._get_headers)
+        self._post_lines = self._host + _encode_lines(self._post_headers)
+        self._cookie: str | None = None  # the last Cookie sent, and the lines with it
+        self._cookie_lines: tuple[list[bytes], ...] = ()
 
-    def _take(self, what: str, error: type[TransportError]) -> _Connection:
+    def _new_connection(self) -> Connection:
+        """A connection to the endpoint (or its proxy), not yet connected; never blocks."""
+        cls = CooperativeHTTPSConnection if self._endpoint.secure else CooperativeHTTPConnection
+        return cls(self._endpoint.host, self._endpoint.port, **self._conn_kw)
+
+    def _host_line(self) -> list[bytes]:
+        """The ``Host`` line http.client's ``putrequest`` writes for this endpoint (an IDNA or
+        IPv6 host, a default port left out, the URL's authority through a proxy), computed once
+        by ``putrequest`` itself on a connection that is never opened."""
+        conn = self._new_connection()
+        conn.putrequest("GET", self._origin + "/", skip_accept_encoding=True)
+        return [line for line in conn._buffer if line.startswith(b"Host: ")]
+
+    def _lines(self, body: bytes | None) -> list[bytes]:
+        """The head's lines of a GET (``body`` is ``None``) or a POST, with the jar's cookies
+        (encoded again only when the jar's ``Cookie`` for the endpoint changed)."""
+        cookie = self._cookies.header(self._endpoint)
+        if not cookie:
+            get, post = self._get_lines, self._post_lines
+        else:
+            if cookie != self._cookie:
+                self._cookie = cookie
+                self._cookie_lines = tuple(
+                    self._host
+                    + _encode_lines(request_headers(headers, self._cookies, self._endpoint))
+                    for headers in (self._get_headers, self._post_headers)
+                )
+            get, post = self._cookie_lines
+        return get if body is None else [*post, b"Content-Length: %d" % len(body)]
+
+    def _take(self, what: str, error: type[TransportError]) -> Connection:
         """A kept connection that the server did not close meanwhile, else a new one (not yet
         connected); never blocks.
 
@@ -272,15 +225,14 @@ class PollingTransport:
             conn = self._idle.pop()
             # a poll(2) with no wait, as urllib3's pool does: the server may have closed it
             # while idle (its keep-alive timeout); it is then dialled again
-            if conn.sock is not None and not conn.is_connected:
+            if conn.sock is not None and dropped(conn.sock):
                 conn.close()
         else:
-            cls = _HTTPSConnection if self._endpoint.secure else _HTTPConnection
-            conn = cls(self._endpoint.host, self._endpoint.port, **self._conn_kw)
+            conn = self._new_connection()
         self._busy.add(conn)
         return conn
 
-    def _give_back(self, conn: _Connection, reusable: bool) -> None:
+    def _give_back(self, conn: Connection, reusable: bool) -> None:
         """Keep ``conn`` for the next request when ``reusable`` (its answer was read whole),
         else close it (a timer cut it, or an error left bytes unread)."""
         self._busy.discard(conn)
@@ -300,27 +252,25 @@ class PollingTransport:
         """
         what = f"{method} {self._endpoint.path}"
         error = ConnectError if connecting else TransportError
-        headers = self._get_headers if body is None else self._post_headers
-        cookie = self._cookies.header(self._endpoint)
-        if cookie:
-            headers = request_headers(headers, self._cookies, self._endpoint)
-        # the deadline bounds the whole request (a trickling peer too)
-        whole = deadline(limit + _GRACE, what, connecting=connecting)
-        with whole, map_errors(what, connecting=connecting):
+        lines = self._lines(body)
+        # the deadline bounds the whole request (a trickling peer too); foreign errors are mapped
+        with take(self._guards, limit + _GRACE, what, connecting):
             conn = self._take(what, error)
-            response: urllib3.HTTPResponse | None = None
+            response: http.client.HTTPResponse | None = None
             complete = False
             try:
                 if conn.sock is None:
                     conn.timeout = self._timeout  # each step of the dial (a proxy's too)
                     conn.connect()
-                # then the deadline alone bounds the request: a socket timeout would start a
-                # timer for each wait as well (gevent's), which could fire only after it
-                conn.timeout = None
-                conn.send_request(method, self._origin + target, body, headers)
-                response = conn.getresponse()
-                self._cookies.update(self._endpoint, response.headers.getlist("Set-Cookie"))
-                self._check_head(response.headers, what, error)
+                    # then the deadline alone bounds each request: a socket timeout would start
+                    # a timer for each wait as well (gevent's), which could fire only after it
+                    cast(socket.socket, conn.sock).settimeout(None)
+                conn.send_request(method, self._origin + target, lines, body)
+                response = conn.read_head()
+                head = _Head(response.msg)
+                if head.cookies:
+                    self._cookies.update(self._endpoint, head.cookies)
+                self._check_head(head, what, error)
                 data = self._read_body(response, what, error)
                 status = response.status
                 complete = True
@@ -335,31 +285,35 @@ class PollingTransport:
             raise error(f"{what}: HTTP {status}: {text[:200]}", status=status, body=text)
         return data
 
-    def _check_head(
-        self, headers: urllib3.HTTPHeaderDict, what: str, error: type[TransportError]
-    ) -> None:
-        """Refuse, before reading it, an answer that is encoded or announced over the limit."""
-        encoding = headers.get("Content-Encoding")
+    def _check_head(self, head: _Head, what: str, error: type[TransportError]) -> None:
+        """Refuse, before reading it, an answer that is encoded, announced over the limit, or
+        with Content-Lengths that differ (http.client would read by the first; urllib3's
+        ``HTTPResponse`` refused them)."""
+        encoding = head.encoding
         if encoding is not None and any(
             e.strip().lower() not in ("", "identity") for e in encoding.split(",")
         ):
             raise error(f"{what}: the answer is encoded ({encoding[:50]!r}); none was asked for")
-        length = _announced_length(headers.get("Content-Length"))
+        announced = head.length
+        if announced is not None and len({v.strip() for v in announced.split(",")}) > 1:
+            raise error(f"{what}: Content-Lengths that differ ({announced[:50]!r})")
+        length = _announced_length(announced)
         if length is not None and length > self._max_body:
             raise error(f"{what}: answer of {length} bytes is over the limit")
 
     def _read_body(
-        self, response: urllib3.BaseHTTPResponse, what: str, error: type[TransportError]
+        self, response: http.client.HTTPResponse, what: str, error: type[TransportError]
     ) -> bytes:
         """Read the answer, checking the size of each packet in it as it arrives.
 
         :raises TransportError: (``error``) as soon as a packet or the whole answer is too large,
-            without reading the rest.
+            without reading the rest, or when it ends short of its ``Content-Length``.
+        :raises http.client.IncompleteRead: for a chunked answer cut short.
         """
         chunks: list[bytes] = []
         total = current = 0  # bytes in all, and in the packet not yet ended by a separator
         limit = self._max_packet
-        for chunk in response.stream(_CHUNK):
+        while chunk := response.read(_CHUNK):
             total += len(chunk)
             if total > self._max_body:
                 raise error(f"{what}: answer is over {self._max_body} bytes")
@@ -376,6 +330,12 @@ class PollingTransport:
             if current > limit:
                 raise error(f"{what}: a message is over the limit of {limit} bytes")
             chunks.append(chunk)
+            if response.isclosed():  # read whole (its Content-Length): no read for the end
+                break
+        # ``read(amt)`` ends at the end of the stream without a word when it comes short of the
+        # Content-Length: what is left of it stays in ``length``
+        if response.length:
+            raise error(f"{what}: the answer ended {response.length} bytes short of its length")
         return b"".join(chunks)
 
     def _target(self, sid: str) -> str:

@@ -381,6 +381,21 @@ def test_a_content_length_of_5000_digits(bound: Bound) -> None:
             builder.build_polling()
 
 
+@pytest.mark.parametrize("twice", [True, False], ids=["two-lines", "one-line"])
+def test_content_lengths_that_differ_are_refused(bound: Bound, twice: bool) -> None:
+    """Two Content-Lengths that differ (two lines, or one with a comma): ConnectError, as
+    urllib3's ``HTTPResponse`` refused them; http.client alone would read by the first."""
+    size = len(_OPEN)
+    lines = [("Content-Length", str(size)), ("Content-Length", str(size + 1))]
+    if not twice:
+        lines = [("Content-Length", f"{size}, {size + 1}")]
+    with scripted() as (server, script):
+        script.handshake = Conn.head(200, {"Connection": "close"}, lines) + _OPEN
+        builder = geventio.ClientBuilder(server.url).timeout(TIMEOUT)
+        with bound(1.0), pytest.raises(ConnectError, match="Content-Length"):
+            builder.build_polling()
+
+
 def test_a_gzip_handshake_is_refused(bound: Bound) -> None:
     """A gzip-encoded handshake: ConnectError, undecoded (the client asked for identity)."""
     body = gzip.compress(_OPEN)

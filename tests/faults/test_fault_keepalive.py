@@ -2,17 +2,21 @@
 
 The transport keeps up to two keep-alive connections itself (urllib3's pool is not used): a
 connection the server closed while idle is dialled again, ``close()`` ends a request in flight at
-once, and a POST goes out in one write. The last one leans on how urllib3's ``request()`` writes
-(the head through http.client's ``send``, then the body): should urllib3 change that, the
-write-counting test here fails loudly.
+once, and a POST goes out in one write. It writes each request with the connection's
+``putrequest``/``endheaders`` and header lines encoded once (put into http.client's private
+``_buffer``), and reads the answer with http.client's ``getresponse()`` and ``read(amt)``, which
+leaves an answer cut short of its Content-Length in the response's ``length``. Should urllib3 or
+http.client change any of that (how ``endheaders`` writes, ``_buffer``, ``length``), the tests
+here fail loudly.
 """
 
 from __future__ import annotations
 
 import gc
+import importlib.metadata
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -22,7 +26,8 @@ import pytest
 
 from geventio import ConnectError, TransportError
 from geventio._cookies import CookieJar
-from geventio._transports import polling as polling_module
+from geventio._transports import _http as http_module
+from geventio._transports._http import dropped
 from geventio._transports._sockets import open_socket
 from geventio._transports.polling import PollingTransport
 from geventio._url import parse_url
@@ -74,7 +79,7 @@ def test_a_post_goes_out_in_one_write(bound: Bound, monkeypatch: pytest.MonkeyPa
     def counting(host: str, port: int, timeout: float | None) -> Any:
         return _CountingSocket(original(host, port, timeout), writes)
 
-    monkeypatch.setattr(polling_module, "open_socket", counting)
+    monkeypatch.setattr(http_module, "open_socket", counting)
     with polling_script("6") as server, bound(1.0):
         transport = _transport(server.url)
         try:
@@ -207,3 +212,146 @@ def test_the_cache_buster_differs_on_every_request(bound: Bound) -> None:
     busters = [t.removeprefix(prefix) for t in targets]
     assert len(set(busters)) == 3
     assert all(b and "&" not in b for b in busters)
+
+
+def _heads(writes: list[bytes]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Each write's request line and header lines (names lowercased, in order)."""
+    heads = []
+    for data in writes:
+        line, *lines = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+        fields = [(n.strip().lower(), v.strip()) for n, _, v in (h.partition(":") for h in lines)]
+        heads.append((line, fields))
+    return heads
+
+
+@pytest.mark.parametrize("user_agent", [None, "mine/1.0"])
+def test_each_request_carries_each_header_once(
+    bound: Bound, monkeypatch: pytest.MonkeyPatch, user_agent: str | None
+) -> None:
+    """The head of each request, written from lines encoded once per transport (into
+    http.client's private ``_buffer``): the Host that http.client computes, identity encoding,
+    urllib3's User-Agent unless the user set one, the user's headers, the jar's cookie, and a
+    POST's type and length; each exactly once."""
+    writes: list[bytes] = []
+    original = open_socket
+
+    def counting(host: str, port: int, timeout: float | None) -> Any:
+        return _CountingSocket(original(host, port, timeout), writes)
+
+    def handshake(conn: Conn) -> None:  # the script hangs up after it: the client is told
+        conn.respond(200, OPEN, headers={"Connection": "close"}, extra=[("Set-Cookie", "k=v")])
+
+    monkeypatch.setattr(http_module, "open_socket", counting)
+    headers = {"X-Token": "a b"} | ({"user-agent": user_agent} if user_agent else {})
+    with polling_script("6", handshake=handshake) as server, bound(1.0):
+        transport = _transport(server.url, headers=headers)
+        try:
+            transport.handshake()
+            transport.post("scripted", b"4hello")
+            transport.get("scripted", TIMEOUT)
+        finally:
+            transport.close()
+    common = {
+        "host": f"127.0.0.1:{server.port}",
+        "accept-encoding": "identity",
+        "user-agent": user_agent or f"python-urllib3/{importlib.metadata.version('urllib3')}",
+        "x-token": "a b",
+    }
+    post = {"cookie": "k=v", "content-type": "text/plain;charset=UTF-8", "content-length": "6"}
+    expected = [("GET", common), ("POST", common | post), ("GET", common | {"cookie": "k=v"})]
+    heads = _heads(writes)
+    assert len(heads) == 3, writes
+    for (line, fields), (method, wanted) in zip(heads, expected, strict=True):
+        assert line.startswith(f"{method} /engine.io/?")
+        assert line.endswith(" HTTP/1.1")
+        assert sorted(fields) == sorted(wanted.items()), (line, fields)
+    assert writes[1].endswith(b"\r\n\r\n4hello")
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("http://b\u00fccher.example:8080", "xn--bcher-kva.example:8080"),
+        ("https://example.com", "example.com"),
+        ("https://example.com:8443", "example.com:8443"),
+        ("http://[::1]:80", "[::1]"),
+        ("http://example.com.", "example.com"),
+    ],
+)
+def test_the_host_line_is_http_clients(url: str, host: str) -> None:
+    """The ``Host`` line is computed once per transport by http.client's ``putrequest`` (an
+    IDNA host, an IPv6 literal, a default port left out, urllib3's FQDN dot dropped), as each
+    request of urllib3's ``request()`` computed it."""
+    transport = _transport(url)
+    assert transport._get_lines[0] == f"Host: {host}".encode()
+    transport.close()
+
+
+def _cut_short(announced: int, sent: int) -> Callable[[Conn], None]:
+    def reply(conn: Conn) -> None:
+        conn.respond(200, b"4" + b"a" * (sent - 1), content_length=announced)
+
+    return reply
+
+
+@pytest.mark.parametrize(("announced", "sent"), [(50, 10), (200_000, 70_000)])
+def test_a_poll_answer_cut_short_of_its_length_fails(
+    bound: Bound, announced: int, sent: int
+) -> None:
+    """An answer that ends (the server hangs up) before its Content-Length: http.client's
+    ``read(amt)`` ends quietly, leaving the rest in ``length``; the GET fails, whether the
+    answer is smaller than one read or not."""
+    with polling_script(_cut_short(announced, sent)) as server, bound(1.0):
+        transport = _transport(server.url)
+        try:
+            transport.handshake()
+            with pytest.raises(TransportError):
+                transport.get("scripted", TIMEOUT)
+        finally:
+            transport.close()
+
+
+def test_a_kept_deadline_fires_again_and_is_not_shared(bound: Bound) -> None:
+    """Each request's deadline timer is kept for the next request with the same limit: it fires
+    again on a later request, and a POST while a GET with the same limit is in flight gets a
+    timer of its own (the GET still times out, the POST is answered)."""
+    with polling_script() as server:  # every long-poll GET stalls; POSTs are answered
+        transport = _transport(server.url, timeout=0.3)
+        try:
+            transport.handshake()
+
+            def poll() -> BaseException | None:
+                try:
+                    transport.get("scripted", 0.3)
+                except TransportError as exc:
+                    return exc
+                return None
+
+            with bound(1.0):
+                getter = gevent.spawn(poll)
+                server.wait_for(lambda: len(server.requests) == 2)
+                transport.post("scripted", b"4hello")  # the GET's timer is in use meanwhile
+                error = getter.get()
+            assert isinstance(error, TransportError), error
+            assert str(error) == "GET /engine.io/: timed out"
+            with bound(1.0), pytest.raises(TransportError, match="timed out"):
+                transport.get("scripted", 0.3)  # the kept timer, started again
+        finally:
+            transport.close()
+    assert [r.method for r in server.requests] == ["GET", "GET", "POST", "GET"]
+
+
+def test_dropped_is_true_once_the_peer_closed_or_sent() -> None:
+    """The idle check (a ``poll(2)`` with no wait, on the stdlib's ``select.poll`` even when
+    ``select`` is patched): quiet is kept, a hang-up or stray bytes are dropped."""
+    a, b = gevent.socket.socketpair()
+    c, d = gevent.socket.socketpair()
+    try:
+        assert not dropped(a)
+        b.close()
+        assert dropped(a)
+        d.sendall(b"x")
+        assert dropped(c)
+    finally:
+        for sock in (a, c, d):
+            sock.close()

@@ -14,7 +14,8 @@ import pytest
 from geventio import ConnectError, ConnectTimeout
 from geventio._cookies import CookieJar
 from geventio._transports._errors import DialError
-from geventio._transports.polling import PollingTransport, _HTTPConnection
+from geventio._transports._http import CooperativeHTTPConnection
+from geventio._transports.polling import PollingTransport
 from geventio._url import parse_url
 from tests.faultkit import Bound
 from tests.faults.dummyserver import polling_script
@@ -35,7 +36,9 @@ def _transport(url: str) -> PollingTransport:
 def test_urllib3_opens_connections_through_new_conn(bound: Bound) -> None:
     """urllib3's ``connect()`` still calls ``_new_conn``: the socket is a gevent socket."""
     with polling_script() as server, bound(1.0):
-        conn = _HTTPConnection("127.0.0.1", server.port, geventio_host="127.0.0.1", timeout=1.0)
+        conn = CooperativeHTTPConnection(
+            "127.0.0.1", server.port, geventio_host="127.0.0.1", timeout=1.0
+        )
         try:
             conn.connect()
             assert isinstance(conn.sock, gevent.socket.socket)
