@@ -170,13 +170,15 @@ def _no_gc() -> Iterator[None]:
         # http.client itself refuses it
         b"HTTP/1.1 200 OK\r\n" + b"X-Pad: y\r\n" * 101 + b"\r\n",
         b"garbage\r\n\r\n",
+        # the deadline cuts the head short: http.client is inside its answer's reading
+        b"HTTP/1.1 200 OK\r\nX-Pad: y\r\n",
     ],
-    ids=["lengths-differ", "lengths-differ-close", "too-many-headers", "bad-status"],
+    ids=["lengths-differ", "lengths-differ-close", "too-many-headers", "bad-status", "cut-head"],
 )
 def test_a_refused_answer_leaves_no_socket_open(bound: Bound, head: bytes) -> None:
-    """An answer refused once its head is read closes the client's socket at once, with the
-    error still held: the server sees the hang-up, with no garbage collection to do it (which
-    would also warn of an unclosed socket)."""
+    """An answer refused once its head began, or cut short by the deadline, closes the client's
+    socket at once, with the error still held: the server sees the hang-up, with no garbage
+    collection to do it (which would also warn of an unclosed socket)."""
     hangup = threading.Event()
 
     def answer(conn: Conn) -> None:
@@ -185,7 +187,7 @@ def test_a_refused_answer_leaves_no_socket_open(bound: Bound, head: bytes) -> No
             hangup.set()
 
     with polling_script(handshake=answer) as server, _no_gc():
-        transport = _transport(server.url)
+        transport = _transport(server.url, timeout=0.3)
         try:
             with bound(1.0), pytest.raises(ConnectError) as caught:
                 transport.handshake()
