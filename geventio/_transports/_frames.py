@@ -290,8 +290,8 @@ def encode_frames(
         payload = message.encode()
         size = len(payload)
         if size < 126:
-            pad = (keys * ((size + 3) >> 2))[:size]
-            masked = int.from_bytes(payload, "little") ^ int.from_bytes(pad, "little")
+            under = (keys * ((size + 3) >> 2))[:size]
+            masked = int.from_bytes(payload, "little") ^ int.from_bytes(under, "little")
             return bytes((_TEXT, 0x80 | size)) + keys + masked.to_bytes(size, "little")
     out: list[bytes] = []
     frames: list[bytes] = []

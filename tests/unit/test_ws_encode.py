@@ -101,7 +101,7 @@ def test_lone_frames_take_their_keys_from_the_pool_each_once() -> None:
         return stream[start : start + size]
 
     _frames._keys.clear()
-    with mock.patch.object(_frames.os, "urandom", source):
+    with mock.patch.object(os, "urandom", source):
         frames = [encode_frames(["3"]) for _ in range(KEY_POOL // 2)]  # two pools' worth
     _frames._keys.clear()  # not the test's keys for anyone else
     assert calls == [KEY_POOL, KEY_POOL]
@@ -110,7 +110,7 @@ def test_lone_frames_take_their_keys_from_the_pool_each_once() -> None:
 
 
 def test_a_batch_draws_its_keys_at_once() -> None:
-    with mock.patch.object(_frames.os, "urandom", wraps=os.urandom) as urandom:
+    with mock.patch.object(os, "urandom", wraps=os.urandom) as urandom:
         frames = encode_frames(["a", "b", "c"])
     urandom.assert_called_once_with(12)
     assert server_decode(frames) == ["a", "b", "c"]
