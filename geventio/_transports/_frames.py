@@ -100,6 +100,29 @@ class FrameParser:
             self._extra.append(data)
             self._have += len(data)
 
+    def lone_text(self, data: bytes) -> str | None:
+        """The text of ``data`` when nothing is buffered and ``data`` is exactly one whole short
+        text frame (what an idle connection receives: a PING, a small message), else ``None``,
+        and nothing happened: :meth:`feed` it then.
+
+        The same judgement as :meth:`parse` (FIN, no reserved bit, unmasked, a 7-bit length
+        within ``max_message_size``, valid UTF-8), without the buffer's bookkeeping.
+        """
+        size = len(data) - 2
+        if (
+            0 <= size < 126
+            and not self._have
+            and self._handoff is None
+            and size <= self._max
+            and data[0] == _TEXT
+            and data[1] == size  # (a set mask bit would make it larger than 125)
+        ):
+            try:
+                return data[2:].decode()
+            except UnicodeDecodeError:
+                return None
+        return None
+
     def take_handoff(self) -> list[bytes]:
         """The bytes wsproto must parse, in order, as received; empty before the fallback."""
         handoff = self._handoff

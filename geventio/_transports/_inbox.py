@@ -96,6 +96,18 @@ class Inbox:
             self._queue.append(data)
             self._fast = None
 
+    def take(self, data: bytes) -> str | None:
+        """:meth:`feed` ``data``, except one whole short text frame arriving alone on the fast
+        path (an idle connection's PING): its text is returned instead, with nothing to step.
+
+        ``None``: ``data`` was fed (``b""`` too: the peer closed its side).
+        """
+        fast = self._fast
+        if fast is not None and (text := fast.lone_text(data)) is not None:
+            return text
+        self.feed(data)
+        return None
+
     def abandon(self) -> list[bytes]:
         """Stop the fast path; the bytes not given to wsproto yet, in order (``b""``: the end).
 

@@ -220,7 +220,9 @@ class WebSocketTransport:
                     if full and not inbox.messages:
                         gevent.idle()  # frames that end no message (fragments, pings): a flood
                     continue
-                inbox.feed(self._recv())
+                text = inbox.take(self._recv())
+                if text is not None:  # a lone short text frame: the idle connection's path
+                    return text
         except Exception as exc:
             reraise(exc, "WebSocket read", connecting=connecting)
         return inbox.messages.pop(0)
@@ -265,7 +267,7 @@ class WebSocketTransport:
         if self._closed or self._ws.state is not ConnectionState.OPEN:
             raise TransportError("WebSocket is closed")
         try:
-            self._write(self._encode(frames))
+            self._write(encode_frames(frames))
         except Exception as exc:
             reraise(exc, "WebSocket write", connecting=False)
 
@@ -278,11 +280,8 @@ class WebSocketTransport:
         """
         if self._closed or self._ws.state is not ConnectionState.OPEN:
             return False
-        try:
-            data = self._encode(frames)
-        except LocalProtocolError:  # pragma: no cover - the state was checked above
-            return False
-        if not self.idle:
+        data = encode_frames(frames)
+        if self._backlog or self._lock.locked():  # not idle
             self._backlog += data
             return False
         with self._lock:  # free: acquiring it does not wait
@@ -292,10 +291,6 @@ class WebSocketTransport:
                 sent = 0
             self._backlog = data[sent:]
         return not self._backlog
-
-    def _encode(self, frames: Sequence[Frame]) -> bytes:
-        """The frames of ``frames``, masked; the callers checked that wsproto's state is OPEN."""
-        return encode_frames(frames)
 
     def close(self, timeout: float = 1.0) -> None:
         """Close with the close handshake, then drain before closing the socket.
