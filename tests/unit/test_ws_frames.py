@@ -280,7 +280,8 @@ class Reference:
 def run_inbox(
     pieces: Iterable[bytes], top: int, end: bool, *, fast: bool = True
 ) -> tuple[Outcome, Inbox]:
-    inbox = Inbox(Connection(ConnectionType.CLIENT), top, fast=fast)
+    # the fast path as the transport runs it: wsproto's connection made once needed
+    inbox = Inbox(None if fast else Connection(ConnectionType.CLIENT), top, fast=fast)
     out = Outcome()
 
     def drain() -> None:
@@ -453,7 +454,7 @@ def test_a_batch_stops_at_the_limit_and_resumes() -> None:
 def test_abandon_hands_over_what_wsproto_has_not_seen_yet() -> None:
     """The close handshake feeds wsproto itself: it gets the incomplete frame first."""
     partial = raw_frame(Opcode.TEXT, b"0123456789")[:5]
-    inbox = Inbox(Connection(ConnectionType.CLIENT), 100)
+    inbox = Inbox(None, 100)
     inbox.feed(raw_frame(Opcode.TEXT, b"done") + partial)
     while inbox.pending:
         inbox.step()
@@ -462,3 +463,32 @@ def test_abandon_hands_over_what_wsproto_has_not_seen_yet() -> None:
     assert not inbox.fast
     inbox.feed(b"later")
     assert inbox.abandon() == [b"later"]
+
+
+def made(inbox: Inbox) -> bool:
+    """Whether the inbox made wsproto's connection yet."""
+    return inbox.wsproto is not None
+
+
+def test_wsproto_s_connection_is_made_only_once_needed() -> None:
+    """Plain frames (messages, PINGs answered) need no wsproto connection; a fallback does."""
+    inbox = Inbox(None, 100)
+    inbox.feed(raw_frame(Opcode.TEXT, b"one") + raw_frame(Opcode.BINARY, b"two"))
+    assert inbox.take(raw_frame(Opcode.TEXT, b"2")) is None  # messages wait: it was fed
+    while inbox.pending:
+        inbox.step()
+    assert inbox.messages == ["one", b"two", "2"]
+    inbox.messages.clear()
+    assert inbox.take(raw_frame(Opcode.TEXT, b"2")) == "2"
+    assert not made(inbox)
+    inbox.feed(raw_frame(Opcode.PING, b"p"))
+    written, _ = inbox.step()  # the PONG is wsproto's to build
+    assert decode_client_frames(written) == [(Opcode.PONG, b"p")]
+    assert made(inbox)
+    assert inbox.conn.state is ConnectionState.OPEN
+    fallen = Inbox(None, 100)
+    fallen.feed(raw_frame(Opcode.TEXT, b"ab", fin=False) + raw_frame(Opcode.CONTINUATION, b"c"))
+    while fallen.pending:
+        fallen.step()
+    assert fallen.messages == ["abc"]
+    assert made(fallen)
