@@ -239,7 +239,7 @@ class WebSocketTransport:
         readability first, instead of a ``recv`` that would fail with ``EAGAIN`` before gevent
         waits: one system call and one exception less per message of an idle connection. It
         uses gevent's private ``socket._wait`` and ``_read_event`` (what gevent's own ``recv``
-        does; ``tests/unit/test_gevent_private.py`` fails when gevent changes them).
+        does; ``tests/faults/test_fault_gevent_wait.py`` fails when gevent changes them).
 
         :raises OSError: as the socket's ``recv`` does.
         """
