@@ -8,6 +8,8 @@ own ``recv`` does). Should gevent rename or change them, these tests fail loudly
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -76,3 +78,17 @@ def test_an_idle_websocket_reads_each_message_without_a_failed_recv(
     finally:
         ws.close(0)
     assert eagain.get(fd, 0) == 0
+
+
+def test_under_patch_all_the_stdlib_socket_is_the_class_that_waits_first() -> None:
+    """``patch_all()`` makes the stdlib socket gevent's very class: the transport's
+    ``type(sock) is gevent.socket.socket`` holds, so both ways read alike."""
+    code = (
+        "from gevent import monkey; monkey.patch_all()\n"
+        "import socket, gevent.socket\n"
+        "s = socket.socket(); print(type(s) is gevent.socket.socket); s.close()\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip() == "True"
