@@ -93,6 +93,10 @@ class Closed:
 
 Event = Opened | PacketReceived | MessageReceived | Closed
 
+#: an idle session's PING, and its answer: made once (both immutable)
+_PING_RECEIVED: Final = PacketReceived(Packet(PacketId.PING))
+_PONG: Final = Packet(PacketId.PONG)
+
 
 class Connection:
     """One client session, from the handshake to the close.
@@ -112,6 +116,7 @@ class Connection:
         self._queued = 0  # bytes of data in the outbox, see queued_bytes
         self._last_pong: Packet | None = None  # see _pong
         self._deadline: float | None = None
+        self._span = 0.0  # pingInterval + pingTimeout, once open
         self._get_in_flight = False
         self._post_in_flight = False
 
@@ -200,6 +205,10 @@ class Connection:
 
     def receive_frame(self, frame: Frame, now: float) -> list[Event]:
         """Feed one complete WebSocket message of the active transport (``bytes`` = binary)."""
+        if frame == "2" and self.state is State.OPEN:  # a PING, what an idle session receives:
+            self._deadline = now + self._span  # its short path, with nothing to decode
+            self._pong("")
+            return [_PING_RECEIVED]
         try:
             packet = decode_binary(frame) if isinstance(frame, bytes) else decode_text(frame)
         except ProtocolError as exc:
@@ -237,7 +246,8 @@ class Connection:
 
     def _reset_deadline(self, now: float) -> None:
         assert self.handshake is not None
-        self._deadline = now + self.handshake.ping_interval + self.handshake.ping_timeout
+        self._span = self.handshake.ping_interval + self.handshake.ping_timeout
+        self._deadline = now + self._span
 
     def tick(self, now: float) -> list[Event]:
         """Check the heartbeat: close with PING_TIMEOUT once no PING came in time."""
@@ -293,7 +303,7 @@ class Connection:
         outbox, it takes the latest PING's data instead of a second PONG being queued. A flood of
         PINGs thus costs O(1) each, and the outbox never holds more than one PONG of ours.
         """
-        pong = Packet(PacketId.PONG, data)
+        pong = Packet(PacketId.PONG, data) if data else _PONG
         outbox = self._outbox
         # ours, still waiting (a PONG the user queued is left alone)
         if outbox and outbox[0] is self._last_pong:

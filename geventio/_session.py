@@ -399,24 +399,26 @@ class Session:
             self._dispatcher.call(callback, arg, final=final)
 
     def _handle(self, events: list[Event]) -> None:
-        o = self.options
-        if self._conn.has_output:  # a PONG goes out before delivery can block on a full inbox
-            self._writer.flush()
-        for event in events:
-            if isinstance(event, MessageReceived):
+        o, conn = self.options, self._conn
+        # a PONG goes out before delivery can block on a full inbox; nothing follows it that a
+        # cork could coalesce with (see Writer.flush)
+        if conn.has_output:
+            self._writer.flush(cork=False)
+        for event in events:  # the events are final classes: type() is the cheapest test
+            if type(event) is PacketReceived:
+                if o.on_packet is not None:
+                    self._call(o.on_packet, event.packet)
+            elif type(event) is MessageReceived:
                 if o.on_data is not None:
                     self._call(o.on_data, event.data)
                 else:
                     self._inbox.put(event.data)
-            elif isinstance(event, PacketReceived):
-                if o.on_packet is not None:
-                    self._call(o.on_packet, event.packet)
-            elif isinstance(event, Opened):
+            elif type(event) is Opened:
                 if o.on_open is not None:
                     self._call(o.on_open, event.handshake)
-            elif isinstance(event, Closed):
+            elif type(event) is Closed:
                 self._close(event.reason, event.error)
-        if self._conn.has_output:
+        if conn.has_output:
             self._writer.flush()
 
     # -- the one teardown (-> CLOSED) -------------------------------------------------------

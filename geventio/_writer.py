@@ -85,10 +85,11 @@ class Writer:
         if not self._corked:
             self.flush()
 
-    def flush(self) -> None:
+    def flush(self, *, cork: bool = True) -> None:
         """Like :meth:`push`, but writes now even when corked (a PONG, the CLOSE).
 
-        Never blocks and never raises.
+        ``cork=False``: a write from the caller does not cork (no hub callback), for a write
+        that no burst of pushes follows (the reader's PONG). Never blocks and never raises.
         """
         owner = self._owner
         conn, ws = owner._conn, owner._ws
@@ -107,7 +108,7 @@ class Writer:
             if ws.try_send(frames):  # all written, from this greenlet: no writer, no switch
                 if self._wake is not None:  # a writer waiting for the upgrade may end now
                     self._wake.set()
-                if not self._corked:
+                if cork and not self._corked:
                     self._corked = True
                     gevent.get_hub().loop.run_callback(self._uncork)
                 return

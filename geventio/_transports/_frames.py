@@ -13,7 +13,9 @@ the frame is whole (or once the peer closed, when the frame goes to wsproto), wh
 may find it in the part already received.
 
 :func:`encode_frames` builds the client's data frames: FIN, the opcode, a fresh random masking key
-per frame (RFC 6455, section 5.3) from ``os.urandom``.
+per frame (RFC 6455, section 5.3) from :func:`mask_keys`: a lone frame's key from a pool of
+``os.urandom`` bytes (one ``getrandom`` per 1024 keys, not one per write; emptied in a forked
+child, so that parent and child never use the same keys).
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ import functools
 import os
 import struct
 import sys
+from collections import deque
 from collections.abc import Callable, Sequence
 from itertools import pairwise
 from typing import Final, NamedTuple
 
-__all__ = ["FrameParser", "Item", "Ping", "encode_frames", "mask"]
+__all__ = ["KEY_POOL", "FrameParser", "Item", "Ping", "encode_frames", "mask", "mask_keys"]
 
 #: the first byte of the frames of the fast path: FIN, no reserved bit, and the opcode
 _TEXT: Final = 0x81
@@ -38,6 +41,8 @@ _HEAD64 = struct.Struct("!BBQ").pack
 _ZEROS6, _ZEROS8, _ZEROS = bytes(6), bytes(8), bytes(14)  # under a header and its key
 #: from this payload size on, masking by translation beats an integer XOR (1.7 ns a byte, not 14)
 _LARGE: Final = 1024
+#: bytes of masking keys drawn from ``os.urandom`` at a time (1024 keys)
+KEY_POOL: Final = 4096
 
 
 class Ping(NamedTuple):
@@ -94,6 +99,29 @@ class FrameParser:
                 self._extra = []
             self._extra.append(data)
             self._have += len(data)
+
+    def lone_text(self, data: bytes) -> str | None:
+        """The text of ``data`` when nothing is buffered and ``data`` is exactly one whole short
+        text frame (what an idle connection receives: a PING, a small message), else ``None``,
+        and nothing happened: :meth:`feed` it then.
+
+        The same judgement as :meth:`parse` (FIN, no reserved bit, unmasked, a 7-bit length
+        within ``max_message_size``, valid UTF-8), without the buffer's bookkeeping.
+        """
+        size = len(data) - 2
+        if (
+            0 <= size < 126
+            and not self._have
+            and self._handoff is None
+            and size <= self._max
+            and data[0] == _TEXT
+            and data[1] == size  # (a set mask bit would make it larger than 125)
+        ):
+            try:
+                return data[2:].decode()
+            except UnicodeDecodeError:
+                return None
+        return None
 
     def take_handoff(self) -> list[bytes]:
         """The bytes wsproto must parse, in order, as received; empty before the fallback."""
@@ -238,8 +266,38 @@ def _xor_table(byte: int) -> bytes:
     return bytes(i ^ byte for i in range(256))
 
 
+#: the masking keys not used yet, 4 bytes each; ``popleft`` and ``extend`` are atomic, so that
+#: two threads never take the same key (a deque of 1024 keys: about 45 KiB per process)
+_keys: deque[bytes] = deque()
+
+
+def mask_keys(size: int) -> bytes:
+    """``size`` unpredictable bytes for masking keys, from ``os.urandom``.
+
+    One key (``size`` 4, a write of one frame) comes from a pool refilled :data:`KEY_POOL`
+    bytes at a time; each key is handed out once, thread-safely, and a forked child starts
+    from a new pool. A batch of keys is one ``os.urandom`` call of its own. Never blocks on I/O.
+    """
+    if size != 4:
+        return os.urandom(size)
+    try:
+        return _keys.popleft()
+    except IndexError:
+        fresh = os.urandom(KEY_POOL)
+        _keys.extend([fresh[i : i + 4] for i in range(4, KEY_POOL, 4)])
+        return fresh[:4]
+
+
+def _forget_keys() -> None:
+    """In a forked child: the parent's keys must not be used again (see :func:`mask_keys`)."""
+    _keys.clear()
+
+
+os.register_at_fork(after_in_child=_forget_keys)
+
+
 def encode_frames(
-    messages: Sequence[str | bytes], urandom: Callable[[int], bytes] = os.urandom
+    messages: Sequence[str | bytes], urandom: Callable[[int], bytes] = mask_keys
 ) -> bytes:
     """The client frames of ``messages``, one unfragmented frame each (text for ``str``).
 
@@ -250,6 +308,14 @@ def encode_frames(
     ``str`` or ``bytes``.
     """
     keys = urandom(4 * len(messages))
+    if len(messages) == 1 and type(message := messages[0]) is str and len(message) < 126:
+        # one short text frame (a PONG, a small message): no lists, one XOR
+        payload = message.encode()
+        size = len(payload)
+        if size < 126:
+            under = (keys * ((size + 3) >> 2))[:size]
+            masked = int.from_bytes(payload, "little") ^ int.from_bytes(under, "little")
+            return bytes((_TEXT, 0x80 | size)) + keys + masked.to_bytes(size, "little")
     out: list[bytes] = []
     frames: list[bytes] = []
     pads: list[bytes] = []

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Final
 
-from wsproto.connection import Connection, ConnectionState
+from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import (
     BytesMessage,
     CloseConnection,
@@ -46,7 +46,6 @@ class Inbox:
     """
 
     __slots__ = (
-        "_conn",
         "_events",
         "_fast",
         "_max",
@@ -56,22 +55,42 @@ class Inbox:
         "eof",
         "error",
         "messages",
+        "wsproto",
     )
 
-    def __init__(self, conn: Connection, max_message_size: int, *, fast: bool = True) -> None:
-        """``fast=False``: wsproto alone, from the first byte on."""
-        self._conn = conn
+    def __init__(
+        self, conn: Connection | None, max_message_size: int, *, fast: bool = True
+    ) -> None:
+        """``fast=False``: wsproto alone, from the first byte on (``conn`` is then required).
+
+        ``conn`` ``None``: wsproto's connection is made when first needed (:attr:`conn`).
+        """
+        #: wsproto's open connection, ``None`` until :attr:`conn` made it
+        self.wsproto = conn
         self._max = max_message_size
         self._fast: FrameParser | None = FrameParser(max_message_size) if fast else None
         self._queue: list[bytes] = []  # for wsproto, not given to it yet; b"" is the end
         # wsproto's, not taken yet (without the fast path, from what it may hold already)
-        self._events: Iterator[Event] | None = None if fast else conn.events()
+        self._events: Iterator[Event] | None = None if fast else self.conn.events()
         self._parts: list[str] | list[bytes] = []
         self._size = 0
         #: complete messages, oldest first (a list: a deque costs 770 bytes per connection)
         self.messages: list[Frame] = []
         self.eof = False
         self.error: ProtocolError | None = None
+
+    @property
+    def conn(self) -> Connection:
+        """wsproto's connection, made on first use: a fallback, a PING to answer, the close.
+
+        Made then, it is the one the handshake would have left: wsproto was fed the head of the
+        answer alone and no extension was agreed (the fast path's conditions), so it held no
+        byte and no state but OPEN; only the fast path parsed what came since.
+        """
+        conn = self.wsproto
+        if conn is None:
+            conn = self.wsproto = Connection(ConnectionType.CLIENT)
+        return conn
 
     @property
     def pending(self) -> bool:
@@ -95,6 +114,18 @@ class Inbox:
             self._queue += fast.finish()
             self._queue.append(data)
             self._fast = None
+
+    def take(self, data: bytes) -> str | None:
+        """:meth:`feed` ``data``, except one whole short text frame arriving alone on the fast
+        path (an idle connection's PING): its text is returned instead, with nothing to step.
+
+        ``None``: ``data`` was fed (``b""`` too: the peer closed its side).
+        """
+        fast = self._fast
+        if fast is not None and (text := fast.lone_text(data)) is not None:
+            return text
+        self.feed(data)
+        return None
 
     def abandon(self) -> list[bytes]:
         """Stop the fast path; the bytes not given to wsproto yet, in order (``b""``: the end).
@@ -124,8 +155,9 @@ class Inbox:
         if self._queue:
             data = self._queue.pop(0)
             if data:
-                self._conn.receive_data(data)
-                self._events = self._conn.events()
+                conn = self.conn
+                conn.receive_data(data)
+                self._events = conn.events()
             else:
                 self.eof = True
             return b"", False
@@ -144,7 +176,7 @@ class Inbox:
             if isinstance(item, str | bytes):
                 self.messages.append(item)
             else:
-                pongs.append(self._conn.send(Pong(payload=item.payload)))
+                pongs.append(self.conn.send(Pong(payload=item.payload)))
         return b"".join(pongs), len(items) == BATCH
 
     def _collect(self, events: Iterable[Event]) -> tuple[bytes, int]:
@@ -162,7 +194,7 @@ class Inbox:
         return b"".join(out), count
 
     def _collect_events(self, events: Iterable[Event], out: list[bytes]) -> int:
-        conn = self._conn
+        conn = self.conn
         count = 0
         for event in events:
             count += 1

@@ -55,6 +55,7 @@ def test_frames_that_came_with_the_101_take_the_fast_path() -> None:
             # wsproto was given the head alone: should it ever keep the bytes after it, this
             # fails (they would then be wsproto's to parse, off the fast path)
             assert ws._in.fast
+            assert ws._in.wsproto is not None  # made to build the PONG
         finally:
             ws.close(0)
 
@@ -189,3 +190,28 @@ def test_a_head_past_h11_s_limit_is_refused() -> None:
 
     with Server(handler) as server, pytest.raises(ConnectError):
         raw_websocket(server.url)
+
+
+def test_plain_frames_need_no_wsproto_connection_until_the_close() -> None:
+    """An open WebSocket on the fast path holds no wsproto connection; the close makes one for
+    its handshake, and the server sees a proper CLOSE."""
+    seen: list[tuple[int, bytes] | None] = []
+
+    def after(conn: Conn) -> None:
+        seen.append(conn.read_frame())  # the message
+        seen.append(conn.read_frame())  # the client's CLOSE
+        conn.send(frame(CLOSE, b"\x03\xe8"))
+        conn.wait_hangup(5)
+
+    with script(frame(TEXT, b"one") + frame(BINARY, b"\x02"), after) as server:
+        ws = raw_websocket(server.url)
+        try:
+            assert ws.recv(5) == "one"
+            assert ws.recv(5) == b"\x02"
+            ws.send(["sent"])
+            assert ws._in.wsproto is None
+        finally:
+            ws.close(5)
+        server.wait_for(lambda: len(seen) == 2)
+    assert seen == [(TEXT, b"sent"), (CLOSE, b"\x03\xe8")]
+    assert ws._in.wsproto is not None

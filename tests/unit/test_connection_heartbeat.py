@@ -146,3 +146,24 @@ def test_client_never_queues_a_ping_by_itself() -> None:
         sent.extend(drain(conn))
     assert sent == [Packet(PacketId.PONG)] * 3
     assert all(p.packet_id is not PacketId.PING for p in sent)
+
+
+def test_a_lone_ping_on_websocket_takes_over_our_waiting_pong_not_the_users() -> None:
+    """The short path of ``"2"`` keeps the rules: our PONG waiting at the front takes the latest
+    PING's (empty) data, the user's PONG stays, and the queued bytes follow."""
+    conn = opened_ws(0.0)
+    conn.send(Packet(PacketId.PONG, "mine"))
+    conn.receive_frame("2abc", 1.0)
+    assert conn.receive_frame("2", 2.0) == [PacketReceived(Packet(PacketId.PING))]
+    assert conn.queued_bytes == 1 + len("mine") + 1
+    assert conn.next_frames() == ["3", "3mine"]
+    assert conn.next_deadline == 2.0 + SPAN
+
+
+def test_a_lone_ping_while_closing_queues_no_pong_on_websocket() -> None:
+    conn = opened_ws(0.0)
+    conn.close()
+    assert conn.next_frames() == ["1"]
+    assert conn.receive_frame("2", 5.0) == [PacketReceived(Packet(PacketId.PING))]
+    assert conn.next_frames() == []
+    assert conn.next_deadline == 5.0 + SPAN

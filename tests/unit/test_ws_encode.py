@@ -1,5 +1,6 @@
-"""Client frames built by ``encode_frames``: what a wsproto server makes of them, and that they
-are wsproto's own frames byte for byte when both draw the same masking keys."""
+"""Client frames built by ``encode_frames``: what a wsproto server makes of them, that they are
+wsproto's own frames byte for byte when both draw the same masking keys, and where the keys come
+from (``mask_keys``: a pool of ``os.urandom`` bytes, each key used once, new in a forked child)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from wsproto.connection import Connection
 from wsproto.events import BytesMessage, TextMessage
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
-from geventio._transports._frames import encode_frames, mask
+from geventio._transports import _frames
+from geventio._transports._frames import KEY_POOL, encode_frames, mask, mask_keys
 
 SIZES = [0, 1, 125, 126, 127, 1023, 1024, 65535, 65536, 70000]
 sized = st.sampled_from(SIZES)
@@ -86,3 +88,50 @@ def test_mask_is_its_own_inverse() -> None:
         payload = bytes(range(256)) * 4
         assert mask(key, mask(key, payload[:size])) == payload[:size]
     assert mask(key, b"\x00" * 6) == b"\x01\x02\x03\x04\x01\x02"
+
+
+def test_lone_frames_take_their_keys_from_the_pool_each_once() -> None:
+    """One ``os.urandom`` call per KEY_POOL bytes of keys; every key is the next 4 of them."""
+    stream = bytes(random.Random(7).getrandbits(8) for _ in range(3 * KEY_POOL))
+    calls: list[int] = []
+
+    def source(size: int) -> bytes:
+        start = sum(calls)
+        calls.append(size)
+        return stream[start : start + size]
+
+    _frames._keys.clear()
+    with mock.patch.object(os, "urandom", source):
+        frames = [encode_frames(["3"]) for _ in range(KEY_POOL // 2)]  # two pools' worth
+    _frames._keys.clear()  # not the test's keys for anyone else
+    assert calls == [KEY_POOL, KEY_POOL]
+    assert b"".join(f[2:6] for f in frames) == stream[: 2 * KEY_POOL]
+    assert server_decode(b"".join(frames)) == ["3"] * (KEY_POOL // 2)
+
+
+def test_a_batch_draws_its_keys_at_once() -> None:
+    with mock.patch.object(os, "urandom", wraps=os.urandom) as urandom:
+        frames = encode_frames(["a", "b", "c"])
+    urandom.assert_called_once_with(12)
+    assert server_decode(frames) == ["a", "b", "c"]
+
+
+def test_a_forked_child_does_not_reuse_the_parent_s_keys() -> None:
+    """Without the reset at fork, the child would take the very key the parent takes next."""
+    mask_keys(4)  # the pool is full now, in the parent and in the child to be
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.write(write, mask_keys(4))
+        finally:
+            os._exit(0)
+    os.close(write)
+    try:
+        child = os.read(read, 4)
+    finally:
+        os.close(read)
+        os.waitpid(pid, 0)
+    ours = mask_keys(4)
+    assert len(child) == 4
+    assert child != ours

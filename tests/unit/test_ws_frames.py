@@ -280,7 +280,8 @@ class Reference:
 def run_inbox(
     pieces: Iterable[bytes], top: int, end: bool, *, fast: bool = True
 ) -> tuple[Outcome, Inbox]:
-    inbox = Inbox(Connection(ConnectionType.CLIENT), top, fast=fast)
+    # the fast path as the transport runs it: wsproto's connection made once needed
+    inbox = Inbox(None if fast else Connection(ConnectionType.CLIENT), top, fast=fast)
     out = Outcome()
 
     def drain() -> None:
@@ -288,13 +289,23 @@ def run_inbox(
             written, _ = inbox.step()
             out.written += written
 
+    def take() -> None:  # as the transport's reader takes them, the oldest first
+        out.messages += inbox.messages
+        inbox.messages.clear()
+
     drain()
     for piece in [*pieces, *([b""] if end else [])]:
+        take()
         if inbox.error is not None or inbox.eof:
             break
-        inbox.feed(piece)
+        # what the transport does once every message was taken and nothing is pending: a lone
+        # short text frame comes back at once, anything else is fed
+        assert not inbox.pending
+        text = inbox.take(piece)
+        if text is not None:
+            out.messages.append(text)
         drain()
-    out.messages = list(inbox.messages)
+    take()
     out.error = None if inbox.error is None else (type(inbox.error), str(inbox.error))
     out.eof = inbox.eof
     return out, inbox
@@ -314,6 +325,11 @@ broken = settings(
 @example(([raw_frame(Opcode.TEXT, b"ok"), raw_frame(Opcode.TEXT, b"a\xffb")[:4], b"\xffb"], 100))
 @example(([raw_frame(Opcode.BINARY, b"z" * 300)], 299))
 @example(([raw_frame(Opcode.TEXT, "é".encode() * 60)], 100))  # 120 bytes, 60 characters
+@example(([raw_frame(Opcode.TEXT, b"2"), raw_frame(Opcode.TEXT, b"2")], 100))  # lone PINGs
+@example(([raw_frame(Opcode.TEXT, b"4" * 125), raw_frame(Opcode.TEXT, b"4" * 41)], 40))
+@example(([raw_frame(Opcode.TEXT, b"2"), raw_frame(Opcode.TEXT, b"\xff")], 100))
+@example(([raw_frame(Opcode.TEXT, b"2", key=b"abcd"), raw_frame(Opcode.TEXT, b"")], 100))
+@example(([raw_frame(Opcode.BINARY, b"....")[:2], raw_frame(Opcode.TEXT, b"ab")], 100))
 def test_the_fast_path_gives_what_wsproto_alone_gives(case: tuple[list[bytes], int]) -> None:
     pieces, top = case
     expected = Reference(top).run(pieces, end=True).summary()
@@ -438,7 +454,7 @@ def test_a_batch_stops_at_the_limit_and_resumes() -> None:
 def test_abandon_hands_over_what_wsproto_has_not_seen_yet() -> None:
     """The close handshake feeds wsproto itself: it gets the incomplete frame first."""
     partial = raw_frame(Opcode.TEXT, b"0123456789")[:5]
-    inbox = Inbox(Connection(ConnectionType.CLIENT), 100)
+    inbox = Inbox(None, 100)
     inbox.feed(raw_frame(Opcode.TEXT, b"done") + partial)
     while inbox.pending:
         inbox.step()
@@ -447,3 +463,32 @@ def test_abandon_hands_over_what_wsproto_has_not_seen_yet() -> None:
     assert not inbox.fast
     inbox.feed(b"later")
     assert inbox.abandon() == [b"later"]
+
+
+def made(inbox: Inbox) -> bool:
+    """Whether the inbox made wsproto's connection yet."""
+    return inbox.wsproto is not None
+
+
+def test_wsproto_s_connection_is_made_only_once_needed() -> None:
+    """Plain frames (messages, PINGs answered) need no wsproto connection; a fallback does."""
+    inbox = Inbox(None, 100)
+    inbox.feed(raw_frame(Opcode.TEXT, b"one") + raw_frame(Opcode.BINARY, b"two"))
+    assert inbox.take(raw_frame(Opcode.TEXT, b"2")) is None  # messages wait: it was fed
+    while inbox.pending:
+        inbox.step()
+    assert inbox.messages == ["one", b"two", "2"]
+    inbox.messages.clear()
+    assert inbox.take(raw_frame(Opcode.TEXT, b"2")) == "2"
+    assert not made(inbox)
+    inbox.feed(raw_frame(Opcode.PING, b"p"))
+    written, _ = inbox.step()  # the PONG is wsproto's to build
+    assert decode_client_frames(written) == [(Opcode.PONG, b"p")]
+    assert made(inbox)
+    assert inbox.conn.state is ConnectionState.OPEN
+    fallen = Inbox(None, 100)
+    fallen.feed(raw_frame(Opcode.TEXT, b"ab", fin=False) + raw_frame(Opcode.CONTINUATION, b"c"))
+    while fallen.pending:
+        fallen.step()
+    assert fallen.messages == ["abc"]
+    assert made(fallen)
