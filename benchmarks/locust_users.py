@@ -23,7 +23,10 @@ Measured on 2026-12-03 (2 cores shared with other work, the defaults, four runs)
 user held 1,500 users at 68% CPU in one run and fell behind at 1,500 in another (1,337 calls/s),
 and never held 2,000 (82%); geventio's held 3,000 at 67 to 73% CPU in two runs out of three and
 never 3,500. The CPU per call, steadier under the machine's other load, was 455 to 512 µs for
-the built-in user and 210 to 250 µs for geventio's: about 2.1 times as many users per core.
+the built-in user and 210 to 250 µs for geventio's: about 2.1 times as many users per core. A
+fifth run, after issue 13's idle work: the built-in user held 1,000 (35%) and fell behind at
+1,500 (1,415 calls/s); geventio's held 3,000 at 66% and reached 81% at 3,500; 337 to 504 µs
+against 187 to 223 µs per call.
 """
 
 from __future__ import annotations
