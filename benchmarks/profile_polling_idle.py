@@ -24,19 +24,12 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import os
 import pstats
-import resource
-import signal
-import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import gevent
-import greenlet  # type: ignore[import-untyped]
 
 import geventio
 from geventio._transports.polling import PollingTransport
@@ -45,13 +38,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # this script's one sys.path edit: the repository root, for the test servers by their full name
 sys.path.insert(0, str(ROOT))
 
+from cycle_kit import Strace, count_switches, idle_window, syscalls_per_cycle  # noqa: E402
+
 from tests.servers import start_server  # noqa: E402
-
-
-def cpu_seconds() -> tuple[float, float]:
-    """This process' (user, system) CPU seconds so far."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime, usage.ru_stime
 
 
 class GetCounter:
@@ -67,24 +56,6 @@ class GetCounter:
             return body
 
         PollingTransport.get = get  # type: ignore[method-assign, assignment]
-
-
-def count_switches(seconds: float, counter: GetCounter) -> tuple[int, int]:
-    """Greenlet switches, and the cycles, during ``seconds``."""
-    switches = 0
-
-    def trace(event: str, args: Any) -> None:
-        nonlocal switches
-        if event in ("switch", "throw"):
-            switches += 1
-
-    before = counter.gets
-    old = greenlet.settrace(trace)
-    try:
-        gevent.sleep(seconds)
-    finally:
-        greenlet.settrace(old)
-    return switches, counter.gets - before
 
 
 def main() -> None:
@@ -106,30 +77,16 @@ def main() -> None:
         clients = [job.value for job in jobs]
         gevent.sleep(2 * args.ping_ms / 1000)  # settle: every client in its cycle
 
-        tracer = None
-        if args.strace:
-            tracer = subprocess.Popen(
-                ["strace", "-c", "-f", "-p", str(os.getpid())],
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            gevent.sleep(1.0)  # let it attach
+        strace = Strace(args.strace)
         profile = cProfile.Profile() if args.profile else None
-        gets0, cpu0, start = counter.gets, cpu_seconds(), time.perf_counter()
-        if profile is not None:
-            profile.enable()
-        gevent.sleep(args.seconds)
-        if profile is not None:
-            profile.disable()
-        (user1, sys1), wall = cpu_seconds(), time.perf_counter() - start
-        user, system = user1 - cpu0[0], sys1 - cpu0[1]
-        cpu = user + system
-        cycles = counter.gets - gets0
-        strace_out = ""
-        if tracer is not None:
-            tracer.send_signal(signal.SIGINT)
-            _, strace_out = tracer.communicate(timeout=30)
-        switches, switch_cycles = count_switches(min(3.0, args.seconds), counter)
+        gets = counter.gets
+        window = idle_window(args.seconds, profile)
+        user, system, wall, cpu = window.user, window.system, window.wall, window.cpu
+        cycles = counter.gets - gets
+        syscalls = strace.stop()
+        gets = counter.gets
+        switches, _ = count_switches(min(3.0, args.seconds))
+        switch_cycles = counter.gets - gets
         still = sum(c.connected for c in clients)
         lost = Counter(str(c.close_reason) for c in clients if not c.connected)
 
@@ -142,12 +99,8 @@ def main() -> None:
             f"(user {user * us:.0f}, system {system * us:.0f})"
         )
         print(f"greenlet switches per cycle: {switches / max(1, switch_cycles):.2f}")
-        if strace_out:
-            calls = _strace_calls(strace_out)
-            per = {name: n / max(1, cycles) for name, n in calls.items()}
-            total = sum(per.values())
-            top = ", ".join(f"{k} {v:.2f}" for k, v in sorted(per.items(), key=lambda x: -x[1]))
-            print(f"syscalls per cycle (strace -c, all threads): {total:.1f}: {top}")
+        if syscalls:
+            print(syscalls_per_cycle(syscalls, cycles))
         if profile is not None:
             profile.dump_stats(args.profile)
             stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
@@ -158,19 +111,6 @@ def main() -> None:
         for client in clients:
             client.disconnect()
         server.stop()
-
-
-def _strace_calls(text: str) -> dict[str, int]:
-    """``{syscall: calls}`` from the table that ``strace -c`` prints."""
-    calls: dict[str, int] = {}
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) >= 5 and parts[0][0].isdigit() and parts[-1] != "total":
-            try:
-                calls[parts[-1]] = int(parts[3])
-            except ValueError:
-                continue
-    return calls
 
 
 if __name__ == "__main__":

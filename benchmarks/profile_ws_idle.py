@@ -24,10 +24,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import os
-import resource
-import signal
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -36,12 +32,6 @@ from types import FrameType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def cpu_seconds() -> tuple[float, float]:
-    """This process' (user, system) CPU seconds so far."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime, usage.ru_stime
 
 
 def main() -> None:
@@ -65,7 +55,12 @@ def main() -> None:
     sys.path.insert(1, str(ROOT))  # the test servers, by their full name
 
     import gevent  # noqa: PLC0415
-    import greenlet  # type: ignore[import-untyped]  # noqa: PLC0415
+    from cycle_kit import (  # noqa: PLC0415
+        Strace,
+        count_switches,
+        idle_window,
+        syscalls_per_cycle,
+    )
 
     import geventio  # noqa: PLC0415
     from tests.servers import start_server  # noqa: PLC0415
@@ -82,43 +77,15 @@ def main() -> None:
         clients = [job.value for job in jobs]
         gevent.sleep(2 * interval)  # settle: every client in its cycle
 
-        tracer = None
-        if args.strace:
-            tracer = subprocess.Popen(
-                ["strace", "-c", "-f", "-p", str(os.getpid())], stderr=subprocess.PIPE, text=True
-            )
-            gevent.sleep(1.0)  # let it attach
+        strace = Strace(args.strace)
         profile = cProfile.Profile() if args.profile else None
-        cpu0, start = cpu_seconds(), time.perf_counter()
-        if profile is not None:
-            profile.enable()
-        gevent.sleep(args.seconds)
-        if profile is not None:
-            profile.disable()
-        (user1, sys1), wall = cpu_seconds(), time.perf_counter() - start
-        user, system = user1 - cpu0[0], sys1 - cpu0[1]
-        cpu = user + system
+        window = idle_window(args.seconds, profile)
+        user, system, wall, cpu = window.user, window.system, window.wall, window.cpu
         cycles = args.clients * wall / interval
-        strace_out = ""
-        if tracer is not None:
-            tracer.send_signal(signal.SIGINT)
-            _, strace_out = tracer.communicate(timeout=30)
-
-        switches = 0
-
-        def trace(event: str, _: Any) -> None:
-            nonlocal switches
-            if event in ("switch", "throw"):
-                switches += 1
-
-        window = min(3.0, args.seconds)
-        old = greenlet.settrace(trace)
-        t0 = time.perf_counter()
-        try:
-            gevent.sleep(window)
-        finally:
-            greenlet.settrace(old)
-        switch_cycles = args.clients * (time.perf_counter() - t0) / interval
+        syscalls = strace.stop()
+        sample = min(3.0, args.seconds)  # the windows that count switches and calls
+        switches, switched = count_switches(sample)
+        switch_cycles = args.clients * switched / interval
 
         calls: Counter[str] = Counter()
         if args.calls:
@@ -131,11 +98,11 @@ def main() -> None:
                     calls[f"<c>{getattr(arg, '__qualname__', arg)}"] += 1
 
             t0 = time.perf_counter()
-            threading_setprofile_all(count)
+            sys.setprofile(count)  # the hub and its greenlets run in this thread
             try:
-                gevent.sleep(window)
+                gevent.sleep(sample)
             finally:
-                threading_setprofile_all(None)
+                sys.setprofile(None)
             call_cycles = args.clients * (time.perf_counter() - t0) / interval
 
         still = sum(c.connected for c in clients)
@@ -154,11 +121,8 @@ def main() -> None:
             print(f"calls per cycle (sys.setprofile, C calls too): {total / call_cycles:.1f}")
             for name, n in calls.most_common(80):
                 print(f"  {n / call_cycles:6.2f}  {name}")
-        if strace_out:
-            counts = _strace_calls(strace_out)
-            per = {name: n / max(1, cycles) for name, n in counts.items()}
-            top = ", ".join(f"{k} {v:.2f}" for k, v in sorted(per.items(), key=lambda x: -x[1]))
-            print(f"syscalls per cycle (strace -c, all threads): {sum(per.values()):.2f}: {top}")
+        if syscalls:
+            print(syscalls_per_cycle(syscalls, cycles))
         if profile is not None:
             profile.dump_stats(args.profile)
             print(f"profile written to {args.profile}")
@@ -166,24 +130,6 @@ def main() -> None:
         for client in clients:
             client.disconnect()
         server.stop()
-
-
-def threading_setprofile_all(func: Any) -> None:
-    """``sys.setprofile`` for the main thread: every greenlet of the hub runs in it."""
-    sys.setprofile(func)
-
-
-def _strace_calls(text: str) -> dict[str, int]:
-    """``{syscall: calls}`` from the table that ``strace -c`` prints."""
-    calls: dict[str, int] = {}
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) >= 5 and parts[0][0].isdigit() and parts[-1] != "total":
-            try:
-                calls[parts[-1]] = int(parts[3])
-            except ValueError:
-                continue
-    return calls
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ the frame is whole (or once the peer closed, when the frame goes to wsproto), wh
 may find it in the part already received.
 
 :func:`encode_frames` builds the client's data frames: FIN, the opcode, a fresh random masking key
-per frame (RFC 6455, section 5.3) from :func:`mask_keys`: a lone frame's key from a pool of
+per frame (RFC 6455, section 5.3) from :class:`KeyPool`: a lone frame's key from a pool of
 ``os.urandom`` bytes (one ``getrandom`` per 1024 keys, not one per write; emptied in a forked
 child, so that parent and child never use the same keys).
 """
@@ -29,7 +29,16 @@ from collections.abc import Callable, Sequence
 from itertools import pairwise
 from typing import Final, NamedTuple
 
-__all__ = ["KEY_POOL", "FrameParser", "Item", "Ping", "encode_frames", "mask", "mask_keys"]
+__all__ = [
+    "KEY_POOL",
+    "FrameParser",
+    "Item",
+    "KeyPool",
+    "Ping",
+    "encode_frames",
+    "mask",
+    "mask_keys",
+]
 
 #: the first byte of the frames of the fast path: FIN, no reserved bit, and the opcode
 _TEXT: Final = 0x81
@@ -266,34 +275,41 @@ def _xor_table(byte: int) -> bytes:
     return bytes(i ^ byte for i in range(256))
 
 
-#: the masking keys not used yet, 4 bytes each; ``popleft`` and ``extend`` are atomic, so that
-#: two threads never take the same key (a deque of 1024 keys: about 45 KiB per process)
-_keys: deque[bytes] = deque()
+class KeyPool:
+    """Unpredictable bytes for masking keys, from ``source`` (``os.urandom``).
 
-
-def mask_keys(size: int) -> bytes:
-    """``size`` unpredictable bytes for masking keys, from ``os.urandom``.
-
-    One key (``size`` 4, a write of one frame) comes from a pool refilled :data:`KEY_POOL`
-    bytes at a time; each key is handed out once, thread-safely, and a forked child starts
-    from a new pool. A batch of keys is one ``os.urandom`` call of its own. Never blocks on I/O.
+    A batch of keys is one call of ``source``; one key (``size`` 4, a write of one frame) comes
+    from a pool refilled :data:`KEY_POOL` bytes at a time, each key handed out once. ``popleft``
+    and ``extend`` are atomic, so two threads never take the same key.
     """
-    if size != 4:
-        return os.urandom(size)
-    try:
-        return _keys.popleft()
-    except IndexError:
-        fresh = os.urandom(KEY_POOL)
-        _keys.extend([fresh[i : i + 4] for i in range(4, KEY_POOL, 4)])
-        return fresh[:4]
+
+    __slots__ = ("_keys", "_source")
+
+    def __init__(self, source: Callable[[int], bytes] = os.urandom) -> None:
+        self._source = source
+        self._keys: deque[bytes] = deque()  # the keys not used yet, 4 bytes each
+
+    def take(self, size: int) -> bytes:
+        """``size`` bytes of keys; never blocks on I/O."""
+        if size != 4:
+            return self._source(size)
+        try:
+            return self._keys.popleft()
+        except IndexError:
+            fresh = self._source(KEY_POOL)
+            self._keys.extend([fresh[i : i + 4] for i in range(4, KEY_POOL, 4)])
+            return fresh[:4]
+
+    def clear(self) -> None:
+        """Forget the keys not used yet (a forked child must not use its parent's)."""
+        self._keys.clear()
 
 
-def _forget_keys() -> None:
-    """In a forked child: the parent's keys must not be used again (see :func:`mask_keys`)."""
-    _keys.clear()
-
-
-os.register_at_fork(after_in_child=_forget_keys)
+#: the process' pool (1024 keys: about 45 KiB), emptied in a forked child, so that parent and
+#: child never use the same keys
+_POOL = KeyPool()
+mask_keys: Final = _POOL.take
+os.register_at_fork(after_in_child=_POOL.clear)
 
 
 def encode_frames(

@@ -70,6 +70,20 @@ class _CountingSocket:
         return getattr(self._sock, name)
 
 
+def _spawn_get(transport: PollingTransport, seconds: float) -> gevent.Greenlet[Any, Any]:
+    """A long-poll GET in a greenlet of its own: its value is the ``TransportError`` the GET
+    raised, or ``None``."""
+
+    def poll() -> TransportError | None:
+        try:
+            transport.get("scripted", seconds)
+        except TransportError as exc:
+            return exc
+        return None
+
+    return gevent.spawn(poll)
+
+
 def test_a_post_goes_out_in_one_write(bound: Bound, monkeypatch: pytest.MonkeyPatch) -> None:
     """A POST's head and body leave in one ``sendall`` (one system call, one segment), and
     the server reads the whole request; a GET is one write too."""
@@ -133,14 +147,7 @@ def test_close_ends_a_request_in_flight_at_once(bound: Bound) -> None:
         transport = _transport(server.url)
         transport.handshake()
 
-        def poll() -> TransportError | None:
-            try:
-                transport.get("scripted", 30.0)
-            except TransportError as exc:
-                return exc
-            return None
-
-        getter = gevent.spawn(poll)
+        getter = _spawn_get(transport, 30.0)
         server.wait_for(lambda: len(server.requests) == 2)
         with bound(1.0):
             transport.close()
@@ -321,16 +328,8 @@ def test_a_kept_deadline_fires_again_and_is_not_shared(bound: Bound) -> None:
         transport = _transport(server.url, timeout=0.3)
         try:
             transport.handshake()
-
-            def poll() -> BaseException | None:
-                try:
-                    transport.get("scripted", 0.3)
-                except TransportError as exc:
-                    return exc
-                return None
-
             with bound(1.0):
-                getter = gevent.spawn(poll)
+                getter = _spawn_get(transport, 0.3)
                 server.wait_for(lambda: len(server.requests) == 2)
                 transport.post("scripted", b"4hello")  # the GET's timer is in use meanwhile
                 error = getter.get()

@@ -16,8 +16,7 @@ from wsproto.connection import Connection
 from wsproto.events import BytesMessage, TextMessage
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
-from geventio._transports import _frames
-from geventio._transports._frames import KEY_POOL, encode_frames, mask, mask_keys
+from geventio._transports._frames import KEY_POOL, KeyPool, encode_frames, mask, mask_keys
 
 SIZES = [0, 1, 125, 126, 127, 1023, 1024, 65535, 65536, 70000]
 sized = st.sampled_from(SIZES)
@@ -100,19 +99,22 @@ def test_lone_frames_take_their_keys_from_the_pool_each_once() -> None:
         calls.append(size)
         return stream[start : start + size]
 
-    _frames._keys.clear()
-    with mock.patch.object(os, "urandom", source):
-        frames = [encode_frames(["3"]) for _ in range(KEY_POOL // 2)]  # two pools' worth
-    _frames._keys.clear()  # not the test's keys for anyone else
+    pool = KeyPool(source)
+    frames = [encode_frames(["3"], pool.take) for _ in range(KEY_POOL // 2)]  # two pools' worth
     assert calls == [KEY_POOL, KEY_POOL]
     assert b"".join(f[2:6] for f in frames) == stream[: 2 * KEY_POOL]
     assert server_decode(b"".join(frames)) == ["3"] * (KEY_POOL // 2)
 
 
 def test_a_batch_draws_its_keys_at_once() -> None:
-    with mock.patch.object(os, "urandom", wraps=os.urandom) as urandom:
-        frames = encode_frames(["a", "b", "c"])
-    urandom.assert_called_once_with(12)
+    calls: list[int] = []
+
+    def source(size: int) -> bytes:
+        calls.append(size)
+        return os.urandom(size)
+
+    frames = encode_frames(["a", "b", "c"], KeyPool(source).take)
+    assert calls == [12]
     assert server_decode(frames) == ["a", "b", "c"]
 
 
